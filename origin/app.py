@@ -1,0 +1,61 @@
+"""The ASGI application: routes, middleware, lifespan and the one error handler.
+
+Nothing else lives here; each route's logic is in its own module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from indexer.config import Settings
+from indexer.errors import Conflict, PictorError
+from origin import delivery, health
+from origin.services import Services
+
+log = logging.getLogger("pictor.origin")
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.services = Services.create(settings)
+        try:
+            yield
+        finally:
+            app.state.services.close()
+
+    routes = [
+        Route("/img/{path:path}", delivery.deliver, methods=["GET", "HEAD"]),
+        Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
+        Route("/metrics", health.metrics_endpoint, methods=["GET"]),
+        Route("/api/status", health.status, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={PictorError: pictor_error, Exception: unexpected_error},
+    )
+
+
+async def pictor_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, PictorError)
+    if error.status >= 500:
+        log.warning("%s %s: %s", request.method, request.url.path, error.detail)
+    else:
+        log.info("%s %s -> %d: %s", request.method, request.url.path, error.status, error.detail)
+    body: dict[str, object] = {"error": error.public, "status": error.status}
+    if isinstance(error, Conflict):
+        body["id"] = error.existing_id
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+async def unexpected_error(request: Request, error: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"error": "internal error", "status": 500}, status_code=500)

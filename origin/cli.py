@@ -1,0 +1,92 @@
+"""The ``pictor`` command line: a thin layer that parses arguments and calls library
+functions.  Every command accepts ``--config FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from indexer.config import ConfigError, Settings, load_settings
+from indexer.errors import PictorError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+COMMANDS: dict[str, Handler] = {}
+
+
+def command(name: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = handler
+        return handler
+
+    return register
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML configuration file"
+    )
+    common.add_argument(
+        "--data", metavar="DIR", default=argparse.SUPPRESS, help="data directory (server.data_dir)"
+    )
+    parser = argparse.ArgumentParser(prog="pictor", description=__doc__, parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", parents=[common], help="run Nginx + origin (+ worker)")
+    serve.add_argument("--no-nginx", action="store_true", help="origin alone serves everything")
+    serve.add_argument("--port", type=int, help="public port (server.port)")
+    serve.add_argument(
+        "--ingest",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="ingest this folder (recursively) on startup; repeatable",
+    )
+    serve.add_argument("--watch", action="store_true", help="keep watching --ingest folders")
+
+    ingest = sub.add_parser("ingest", parents=[common], help="add image files or folders")
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("--recursive", action="store_true", help="descend into sub-folders")
+    ingest.add_argument("--watch", action="store_true", help="keep adding new files")
+
+    sign = sub.add_parser("sign", parents=[common], help="print a signed delivery path")
+    sign.add_argument("options", help="option string, e.g. w_800 or fit_cover,h_200,w_200")
+    sign.add_argument("target", metavar="ID[.EXT]", help="image id, optionally with extension")
+    return parser
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    server: dict[str, Any] = {}
+    if getattr(args, "data", None):
+        server["data_dir"] = Path(args.data)
+    if getattr(args, "port", None):
+        server["port"] = args.port
+    overrides: dict[str, Any] = {}
+    if server:
+        base = load_settings(getattr(args, "config", None))
+        overrides["server"] = base.server.model_copy(update=server)
+    return load_settings(getattr(args, "config", None), **overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from origin import commands  # noqa: F401  (registers the command handlers)
+
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_for(args)
+        return COMMANDS[args.command](args, settings)
+    except ConfigError as error:
+        print(f"pictor: {error}", file=sys.stderr)
+        return 2
+    except PictorError as error:
+        print(f"pictor: {error.public}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Handlers of the ``pictor`` subcommands; each one calls into the libraries."""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import closing
+from pathlib import Path
+
+from tqdm import tqdm
+
+from indexer.config import Settings
+from indexer.db import open_database
+from indexer.folders import collect, ingest_files
+from indexer.layout import DataLayout
+from origin import serve as serving
+from origin.cli import command
+from origin.options import parse_options
+from origin.signing import signed_path
+from origin.urls import parse_target
+
+
+@command("serve")
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    return serving.run(
+        settings,
+        no_nginx=args.no_nginx,
+        ingest=[Path(p) for p in args.ingest],
+        watch=args.watch,
+        config=getattr(args, "config", None),
+    )
+
+
+@command("ingest")
+def ingest(args: argparse.Namespace, settings: Settings) -> int:
+    layout = DataLayout.at(settings.data_dir)
+    layout.create()
+    files = collect([Path(p) for p in args.paths], args.recursive)
+    with (
+        closing(open_database(layout.database)) as connection,
+        tqdm(total=len(files), unit="img", disable=None) as bar,
+    ):
+        summary = ingest_files(connection, layout, settings, files, lambda _: bar.update())
+    for line in summary.lines():
+        print(line)
+    for path, image_id in summary.added:
+        print(f"  added      {path}  {image_id}")
+    return 1 if summary.rejected and not summary.added else 0
+
+
+@command("sign")
+def sign(args: argparse.Namespace, settings: Settings) -> int:
+    keys = settings.security.signing_keys
+    if not keys:
+        print(
+            "pictor: no signing key configured (security.signing_keys); "
+            f"unsigned URL: /img/_/{parse_options(args.options).canonical}/{args.target}"
+        )
+        return 2
+    target = parse_target(args.target)
+    print(signed_path(keys[0], parse_options(args.options).canonical, target.raw))
+    return 0

@@ -1,0 +1,214 @@
+"""Transformation options: parsing, validation and the canonical form (DESIGN §2).
+
+Pure functions only.  An option string is ``key_value`` tokens joined by commas, or
+``-`` for "no transformation".  The canonical form sorts tokens by key, drops
+defaults and writes numbers in their shortest form; a rendered file exists on disk
+only under its canonical string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Literal
+
+from indexer.errors import BadRequest
+
+NO_OPTIONS = "-"
+MAX_OPTIONS_LENGTH = 512
+
+Fit = Literal["inside", "cover", "contain"]
+COMPASS = ("center", "n", "s", "e", "w", "ne", "nw", "se", "sw")
+GRAVITIES = (*COMPASS, "focal")
+FITS = ("inside", "cover", "contain")
+RESAMPLERS = ("lanczos", "bicubic", "bilinear", "box", "nearest")
+QUALITY_LEVELS = ("low", "medium", "high")
+FLIPS = ("h", "v", "hv")
+ROTATIONS = (0, 90, 180, 270)
+
+# Keys reserved by DESIGN §2 whose rendering is not built yet: refused like unknown keys
+# but with a message that says so.
+NOT_YET_SUPPORTED = (
+    "blur",
+    "sharpen",
+    "gray",
+    "sepia",
+    "wm",
+    "wmpos",
+    "wmop",
+    "txt",
+    "txtsize",
+    "txtcolor",
+    "txtpos",
+    "maxb",
+)
+
+_DIGITS = re.compile(r"^[0-9]{1,6}$")
+_DECIMAL = re.compile(r"^[0-9]{1,4}(\.[0-9]{1,8})?$")
+_HEX_COLOUR = re.compile(r"^[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$")
+_DECIMAL_PLACES = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Parsed, validated options.  ``canonical`` is the string they came from, canonicalised."""
+
+    canonical: str = NO_OPTIONS
+    w: int | None = None
+    h: int | None = None
+    fit: Fit = "inside"
+    gravity: str = "center"
+    fx: float | None = None
+    fy: float | None = None
+    dpr: float = 1.0
+    quality: int | str | None = None
+    enlarge: bool = False
+    resample: str = "lanczos"
+    bg: tuple[int, int, int, int] | None = None
+    rot: int = 0
+    flip: str | None = None
+
+    @property
+    def focal(self) -> tuple[float, float] | None:
+        """An explicit focal point given by ``fx``/``fy`` (the missing one defaults to 0.5)."""
+        if self.fx is None and self.fy is None:
+            return None
+        return (0.5 if self.fx is None else self.fx, 0.5 if self.fy is None else self.fy)
+
+
+# --- value parsers: each returns (canonical text or None when it is the default, value)
+
+Parsed = tuple[str | None, object]
+
+
+def _integer(low: int, high: int) -> Callable[[str], Parsed]:
+    def parse(text: str) -> Parsed:
+        if not _DIGITS.match(text) or not low <= int(text) <= high:
+            raise ValueError(f"expected a whole number {low}..{high}")
+        return str(int(text)), int(text)
+
+    return parse
+
+
+def _decimal(low: str, high: str, default: str | None = None) -> Callable[[str], Parsed]:
+    def parse(text: str) -> Parsed:
+        if not _DECIMAL.match(text):
+            raise ValueError(f"expected a number {low}..{high}")
+        try:
+            number = Decimal(text).quantize(_DECIMAL_PLACES, rounding=ROUND_HALF_EVEN)
+        except InvalidOperation:
+            raise ValueError(f"expected a number {low}..{high}") from None
+        if not Decimal(low) <= number <= Decimal(high):
+            raise ValueError(f"expected a number {low}..{high}")
+        shortest = _shortest(number)
+        return (None if shortest == default else shortest), float(number)
+
+    return parse
+
+
+def _shortest(number: Decimal) -> str:
+    text = format(number.normalize(), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _choice(choices: tuple[str, ...], default: str | None) -> Callable[[str], Parsed]:
+    def parse(text: str) -> Parsed:
+        if text not in choices:
+            raise ValueError("expected one of " + ", ".join(choices))
+        return (None if text == default else text), text
+
+    return parse
+
+
+def _quality(text: str) -> Parsed:
+    if text in QUALITY_LEVELS:
+        return text, text
+    return _integer(1, 100)(text)
+
+
+def _flag(text: str) -> Parsed:
+    if text not in ("0", "1"):
+        raise ValueError("expected 0 or 1")
+    return (None if text == "0" else "1"), text == "1"
+
+
+def _rotation(text: str) -> Parsed:
+    if not _DIGITS.match(text) or int(text) not in ROTATIONS:
+        raise ValueError("expected 90, 180 or 270")
+    return (None if int(text) == 0 else str(int(text))), int(text)
+
+
+def _colour(text: str) -> Parsed:
+    if not _HEX_COLOUR.match(text):
+        raise ValueError("expected hex rrggbb or rrggbbaa")
+    text = text.lower()
+    if text.endswith("ff") and len(text) == 8:
+        text = text[:6]
+    rgba = bytes.fromhex(text if len(text) == 8 else text + "ff")
+    return text, (rgba[0], rgba[1], rgba[2], rgba[3])
+
+
+PARSERS: dict[str, tuple[str, Callable[[str], Parsed]]] = {
+    # url key: (Options field, parser)
+    "w": ("w", _integer(1, 8192)),
+    "h": ("h", _integer(1, 8192)),
+    "fit": ("fit", _choice(FITS, "inside")),
+    "g": ("gravity", _choice(GRAVITIES, "center")),
+    "fx": ("fx", _decimal("0", "1")),
+    "fy": ("fy", _decimal("0", "1")),
+    "dpr": ("dpr", _decimal("1", "4", default="1")),
+    "q": ("quality", _quality),
+    "enlarge": ("enlarge", _flag),
+    "rs": ("resample", _choice(RESAMPLERS, "lanczos")),
+    "bg": ("bg", _colour),
+    "rot": ("rot", _rotation),
+    "flip": ("flip", _choice(FLIPS, None)),
+}
+
+
+def parse_options(text: str) -> Options:
+    """Parse an option string; raise :class:`BadRequest` naming the first bad token."""
+    if text == NO_OPTIONS:
+        return Options()
+    if not text:
+        raise BadRequest("empty option string (use '-' for no transformation)")
+    if len(text) > MAX_OPTIONS_LENGTH:
+        raise BadRequest(f"option string longer than {MAX_OPTIONS_LENGTH} characters")
+    fields: dict[str, object] = {}
+    canonical: dict[str, str] = {}
+    seen: set[str] = set()
+    for token in text.split(","):
+        key, value = _split_token(token)
+        if key in seen:
+            raise BadRequest(f"option {key!r} given twice (token {token!r})")
+        seen.add(key)
+        field, parser = _parser_for(key, token)
+        try:
+            shown, fields[field] = parser(value)
+        except ValueError as error:
+            raise BadRequest(f"bad value in option {token!r}: {error}") from None
+        if shown is not None:
+            canonical[key] = shown
+    tokens = [f"{key}_{canonical[key]}" for key in sorted(canonical)]
+    return Options(canonical=",".join(tokens) or NO_OPTIONS, **fields)  # type: ignore[arg-type]
+
+
+def canonicalize(text: str) -> str:
+    return parse_options(text).canonical
+
+
+def _split_token(token: str) -> tuple[str, str]:
+    key, sep, value = token.partition("_")
+    if not sep or not key or not value:
+        raise BadRequest(f"malformed option {token!r}: expected key_value")
+    return key, value
+
+
+def _parser_for(key: str, token: str) -> tuple[str, Callable[[str], Parsed]]:
+    if key in PARSERS:
+        return PARSERS[key]
+    if key in NOT_YET_SUPPORTED:
+        raise BadRequest(f"option {key!r} (token {token!r}) is not supported by this server yet")
+    raise BadRequest(f"unknown option {key!r} in token {token!r}")

@@ -1,0 +1,174 @@
+"""Rendering as a literal, ordered list of small steps (imgproxy's design).
+
+Geometry is computed once, before any pixel is decoded, in the coordinates of the
+upright (EXIF-oriented, then ``rot``-rotated) source.  Each step takes the render
+context, changes the image or returns early when it does not apply.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from indexer import imaging
+from indexer.catalog import ImageRecord
+from indexer.pyramid import level_name
+from origin.formats import ALPHA_FORMATS, EncoderSettings, encode
+from origin.geometry import Geometry, Size, plan
+from origin.options import Options
+
+RESAMPLERS = {
+    "lanczos": Image.Resampling.LANCZOS,
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "box": Image.Resampling.BOX,
+    "nearest": Image.Resampling.NEAREST,
+}
+ROTATIONS = {
+    90: Image.Transpose.ROTATE_270,
+    180: Image.Transpose.ROTATE_180,
+    270: Image.Transpose.ROTATE_90,
+}  # ``rot`` is clockwise; PIL's are counter-clockwise
+FLIPS = {
+    "h": (Image.Transpose.FLIP_LEFT_RIGHT,),
+    "v": (Image.Transpose.FLIP_TOP_BOTTOM,),
+    "hv": (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM),
+}
+WHITE = (255, 255, 255, 255)
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    record: ImageRecord
+    original: Path
+    pyramid_dir: Path
+    options: Options
+    fmt: str
+    encoder: EncoderSettings
+
+
+@dataclass
+class Context:
+    job: RenderJob
+    geometry: Geometry
+    frame: Size  # size of the upright source that ``geometry`` refers to
+    image: Image.Image
+    from_pyramid: bool = False
+
+
+def upright_frame(record: ImageRecord, options: Options) -> Size:
+    size = (record.width, record.height)
+    return (size[1], size[0]) if options.rot in (90, 270) else size
+
+
+def prepare(job: RenderJob) -> Context:
+    frame = upright_frame(job.record, job.options)
+    geometry = plan(frame, job.options, job.record.focal)
+    return Context(job, geometry, frame, Image.new("RGB", (1, 1)))
+
+
+def load(ctx: Context) -> None:
+    """Open the smallest pyramid level with enough pixels, else the original (JPEGs in
+    draft mode, which lets libjpeg decode at 1/2, 1/4 or 1/8 scale)."""
+    record, needed = ctx.job.record, ctx.geometry.scale
+    for long_edge in sorted(record.pyramid):
+        if long_edge >= needed * max(record.width, record.height):
+            name = level_name(long_edge, record.has_alpha)
+            ctx.image, ctx.from_pyramid = Image.open(ctx.job.pyramid_dir / name), True
+            ctx.image.load()
+            return
+    image = imaging.open_image(str(ctx.job.original))
+    if image.format == "JPEG" and needed < 1:
+        raw = image.size
+        image.draft(image.mode, (math.ceil(raw[0] * needed), math.ceil(raw[1] * needed)))
+    image.load()
+    ctx.image = image
+
+
+def orient(ctx: Context) -> None:
+    if ctx.from_pyramid:
+        return
+    ctx.image = imaging.upright(ctx.image)
+
+
+def to_srgb(ctx: Context) -> None:
+    if ctx.from_pyramid:
+        return
+    ctx.image = imaging.drop_opaque_alpha(imaging.to_srgb(ctx.image))
+
+
+def rotate_and_flip(ctx: Context) -> None:
+    options = ctx.job.options
+    if options.rot:
+        ctx.image = ctx.image.transpose(ROTATIONS[options.rot])
+    for transpose in FLIPS.get(options.flip or "", ()):
+        ctx.image = ctx.image.transpose(transpose)
+
+
+def resize(ctx: Context) -> None:
+    """Crop and scale in one resample: the crop box is mapped from frame coordinates
+    onto the (possibly pyramid- or draft-reduced) image actually decoded."""
+    scale_x = ctx.image.width / ctx.frame[0]
+    scale_y = ctx.image.height / ctx.frame[1]
+    left, top, right, bottom = ctx.geometry.crop
+    box = (left * scale_x, top * scale_y, right * scale_x, bottom * scale_y)
+    size = ctx.geometry.size
+    if box == (0, 0, ctx.image.width, ctx.image.height) and size == ctx.image.size:
+        return
+    resample = RESAMPLERS[ctx.job.options.resample]
+    ctx.image = ctx.image.resize(size, resample, box=box, reducing_gap=3.0)
+
+
+def pad(ctx: Context) -> None:
+    """``contain``: place the picture on a canvas of exactly the requested box."""
+    geometry = ctx.geometry
+    if geometry.canvas == geometry.size:
+        return
+    colour = ctx.job.options.bg or _default_background(ctx.job.fmt)
+    canvas = Image.new("RGBA", geometry.canvas, colour)
+    picture = ctx.image.convert("RGBA")
+    canvas.alpha_composite(picture, geometry.offset)
+    ctx.image = imaging.drop_opaque_alpha(canvas)
+
+
+def flatten(ctx: Context) -> None:
+    """Remove transparency where the format has none, or when an opaque ``bg`` asks to."""
+    if ctx.image.mode != "RGBA":
+        return
+    bg = ctx.job.options.bg
+    if ctx.job.fmt in ALPHA_FORMATS and (bg is None or bg[3] < 255):
+        return
+    canvas = Image.new("RGBA", ctx.image.size, (*(bg or WHITE)[:3], 255))
+    canvas.alpha_composite(ctx.image)
+    ctx.image = canvas.convert("RGB")
+
+
+def _default_background(fmt: str) -> tuple[int, int, int, int]:
+    return (0, 0, 0, 0) if fmt in ALPHA_FORMATS else WHITE
+
+
+PIPELINE: list[Callable[[Context], None]] = [
+    load,
+    orient,
+    to_srgb,
+    rotate_and_flip,
+    resize,
+    pad,
+    flatten,
+]
+
+
+def run_pipeline(job: RenderJob) -> Image.Image:
+    """The finished picture, before encoding."""
+    ctx = prepare(job)
+    for step in PIPELINE:
+        step(ctx)
+    return ctx.image
+
+
+def render(job: RenderJob) -> bytes:
+    return encode(run_pipeline(job), job.fmt, job.encoder)

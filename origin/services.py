@@ -1,0 +1,51 @@
+"""Everything a request handler needs, built once per worker process."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+
+from indexer.config import ConfigError, Settings
+from indexer.db import open_database
+from indexer.errors import BadRequest
+from indexer.layout import DataLayout
+from origin.options import Options, parse_options
+from origin.renderer import Renderer
+
+
+@dataclass
+class Services:
+    settings: Settings
+    layout: DataLayout
+    db: sqlite3.Connection
+    renderer: Renderer
+    presets: dict[str, Options]
+    started: float = field(default_factory=time.time)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        layout = DataLayout.at(settings.data_dir)
+        layout.create()
+        return cls(
+            settings=settings,
+            layout=layout,
+            db=open_database(layout.database),
+            renderer=Renderer(settings.limits.render_threads, settings.limits.render_queue),
+            presets=parse_presets(settings.presets),
+        )
+
+    def close(self) -> None:
+        self.renderer.shutdown()
+        self.db.close()
+
+
+def parse_presets(presets: dict[str, str]) -> dict[str, Options]:
+    """Validate preset option strings at startup; a bad one names its key."""
+    parsed = {}
+    for name, text in presets.items():
+        try:
+            parsed[name] = parse_options(text)
+        except BadRequest as error:
+            raise ConfigError(f"invalid configuration key presets.{name}: {error.public}") from None
+    return parsed
