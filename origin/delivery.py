@@ -15,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from indexer.catalog import ImageRecord, get_image
-from indexer.config import SecuritySettings
+from indexer.config import OutputSettings, SecuritySettings, Settings
 from indexer.errors import BadRequest, Forbidden, NotFound
+from indexer.layout import DataLayout
 from origin import metrics
 from origin.formats import CONTENT_TYPES, EncoderSettings, negotiate
 from origin.geometry import plan
@@ -127,26 +128,24 @@ def check_output_size(services: Services, record: ImageRecord, options: Options)
         raise BadRequest(f"output of {width}x{height} pixels exceeds the limit of {limit}")
 
 
-def _miss(
-    services: Services, record: ImageRecord, options: Options, fmt: str, target: Path
-) -> partial[bytes | None]:
-    output = services.settings.output
-    job = RenderJob(
+def render_job(
+    settings: Settings, layout: DataLayout, record: ImageRecord, options: Options, fmt: str
+) -> RenderJob:
+    """Everything the pipeline needs to render one variant (also used by tests and bench)."""
+    output = settings.output
+    return RenderJob(
         record=record,
-        original=services.layout.original(record.id),
-        pyramid_dir=services.layout.pyramid_dir(record.id),
+        original=layout.original(record.id),
+        pyramid_dir=layout.pyramid_dir(record.id),
         options=options,
         fmt=fmt,
         encoder=EncoderSettings(
-            quality_for(services, options), output.avif_speed, output.webp_method
+            quality_for(output, options), output.avif_speed, output.webp_method
         ),
     )
-    keep = services.settings.cache.max_bytes > 0
-    return partial(render_once, services.layout, target, partial(render, job), keep)
 
 
-def quality_for(services: Services, options: Options) -> int:
-    output = services.settings.output
+def quality_for(output: OutputSettings, options: Options) -> int:
     levels = {
         "low": output.quality_low,
         "medium": output.quality_medium,
@@ -157,6 +156,14 @@ def quality_for(services: Services, options: Options) -> int:
     if isinstance(options.quality, str):
         return levels[options.quality]
     return options.quality
+
+
+def _miss(
+    services: Services, record: ImageRecord, options: Options, fmt: str, target: Path
+) -> partial[bytes | None]:
+    job = render_job(services.settings, services.layout, record, options, fmt)
+    keep = services.settings.cache.max_bytes > 0
+    return partial(render_once, services.layout, target, partial(render, job), keep)
 
 
 def file_response(request: Request, path: Path, fmt: str, headers: dict[str, str]) -> Response:
