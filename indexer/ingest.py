@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import blurhash
+import numpy
 from PIL import Image, UnidentifiedImageError
 
 from indexer import imaging
@@ -107,4 +108,4 @@ def _decode(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
 def _blurhash(picture: Image.Image) -> str:
     small = picture.convert("RGB")
     small.thumbnail((64, 64))
-    return str(blurhash.encode(small, *BLURHASH_COMPONENTS))
+    return str(blurhash.encode(numpy.asarray(small), *BLURHASH_COMPONENTS))
