@@ -55,6 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     sign = sub.add_parser("sign", parents=[common], help="print a signed delivery path")
     sign.add_argument("options", help="option string, e.g. w_800 or fit_cover,h_200,w_200")
     sign.add_argument("target", metavar="ID[.EXT]", help="image id, optionally with extension")
+
+    keys = sub.add_parser("keys", parents=[common], help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", parents=[common], help="create a key; prints it once")
+    create.add_argument("--name", required=True, help="unique name of the key")
+    create.add_argument(
+        "--scope", required=True, action="append", help="read,write,delete,sign,admin"
+    )
+    create.add_argument(
+        "--origin", action="append", default=[], help="allowed browser origin; repeatable"
+    )
+    keys_sub.add_parser("list", parents=[common], help="list keys (never their secrets)")
+    revoke = keys_sub.add_parser("revoke", parents=[common], help="revoke the key named NAME")
+    revoke.add_argument("name", metavar="NAME")
     return parser
 
 
@@ -89,4 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m origin.cli``: this module runs as ``__main__`` while the handlers register
+    # into ``origin.cli.COMMANDS``, so run the ``main`` of the imported module.
+    from origin.cli import main as package_main
+
+    sys.exit(package_main())

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from indexer.config import Settings
 from indexer.db import open_database
 from indexer.folders import collect, ingest_files
+from indexer.keys import create_key, list_keys, revoke_key
 from indexer.layout import DataLayout
 from origin import serve as serving
 from origin.cli import command
@@ -58,4 +59,26 @@ def sign(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     target = parse_target(args.target)
     print(signed_path(keys[0], parse_options(args.options).canonical, target.raw))
+    return 0
+
+
+@command("keys")
+def keys(args: argparse.Namespace, settings: Settings) -> int:
+    layout = DataLayout.at(settings.data_dir)
+    layout.create()
+    with closing(open_database(layout.database)) as connection:
+        if args.keys_command == "create":
+            key, plaintext = create_key(connection, args.name, args.scope, args.origin)
+            print(f"created key {key.name!r} with scopes {' '.join(sorted(key.scopes))}")
+            print("store it now, it is shown only once:")
+            print(plaintext)
+        elif args.keys_command == "revoke":
+            print(f"revoked key {revoke_key(connection, args.name).name!r}")
+        else:
+            print("NAME\tPREFIX\tSCOPES\tORIGINS\tCREATED\tLAST USED\tREVOKED")
+            for key in list_keys(connection):
+                fields = (key.name, key.prefix + "…", ",".join(sorted(key.scopes)),
+                          ",".join(key.origins) or "-", key.created_at,
+                          key.last_used_at or "-", key.revoked_at or "-")
+                print("\t".join(fields))
     return 0

@@ -22,6 +22,7 @@ from types import FrameType
 
 from indexer.config import Settings
 from indexer.db import open_database
+from indexer.keys import ensure_first_key
 from indexer.layout import DataLayout
 from origin import nginx
 
@@ -115,7 +116,12 @@ def run(
 ) -> int:
     layout = DataLayout.at(settings.data_dir)
     layout.create()
-    open_database(layout.database).close()  # migrate once, before the workers race to
+    connection = open_database(layout.database)  # migrate once, before the workers race to
+    first_key = ensure_first_key(connection)
+    connection.close()
+    if first_key:
+        print("pictor: first run: created API key 'admin' (every scope), shown once:")
+        print(first_key, flush=True)
     env = child_environment(settings, layout, config)
     supervisor = Supervisor()
     public = f"http://{settings.server.host}:{settings.server.port}"
