@@ -23,6 +23,7 @@ class BadRequest(PictorError):
 
 class Unauthorized(PictorError):
     status = 401
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="pictor"'}
 
 
 class Forbidden(PictorError):
