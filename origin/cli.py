@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("options", help="option string, e.g. w_800 or fit_cover,h_200,w_200")
     sign.add_argument("target", metavar="ID[.EXT]", help="image id, optionally with extension")
 
+    nginx_config = sub.add_parser(
+        "nginx-config", parents=[common], help="print the Nginx configuration (docker-compose)"
+    )
+    upstream = nginx_config.add_mutually_exclusive_group()
+    upstream.add_argument("--socket", metavar="PATH", help="origin socket (default: data/run)")
+    upstream.add_argument("--upstream", metavar="HOST:PORT", help="origin reachable over TCP")
+    nginx_config.add_argument("--port", type=int, help="port Nginx listens on (server.port)")
+    nginx_config.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+
     keys = sub.add_parser("keys", parents=[common], help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = keys_sub.add_parser("create", parents=[common], help="create a key; prints it once")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from indexer.db import open_database
 from indexer.folders import collect, ingest_files
 from indexer.keys import create_key, list_keys, revoke_key
 from indexer.layout import DataLayout
+from origin import nginx
 from origin import serve as serving
 from origin.cli import command
 from origin.options import parse_options
@@ -59,6 +61,28 @@ def sign(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     target = parse_target(args.target)
     print(signed_path(keys[0], parse_options(args.options).canonical, target.raw))
+    return 0
+
+
+@command("nginx-config")
+def nginx_config(args: argparse.Namespace, settings: Settings) -> int:
+    """Render the Nginx configuration, e.g. for the nginx container of docker-compose."""
+    layout = DataLayout.at(settings.data_dir)
+    if args.upstream:
+        try:
+            upstream = nginx.tcp_upstream(args.upstream)
+        except ValueError as error:
+            print(f"pictor: --upstream: {error}", file=sys.stderr)
+            return 2
+    else:
+        socket = Path(args.socket).resolve() if args.socket else nginx.default_socket(layout)
+        upstream = nginx.unix_upstream(socket)
+    if args.output:
+        nginx.write_config(settings, layout, upstream, Path(args.output))
+    else:
+        text = nginx.render_config(settings, layout, upstream)
+        nginx.prepare(layout)
+        sys.stdout.write(text)
     return 0
 
 

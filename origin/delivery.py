@@ -18,7 +18,7 @@ from indexer.catalog import ImageRecord, get_image
 from indexer.config import OutputSettings, SecuritySettings, Settings
 from indexer.errors import BadRequest, Forbidden, NotFound
 from indexer.layout import DataLayout
-from origin import metrics
+from origin import fallback, metrics
 from origin.formats import CONTENT_TYPES, EncoderSettings, negotiate
 from origin.geometry import plan
 from origin.options import Options, parse_options
@@ -44,7 +44,7 @@ async def deliver(request: Request) -> Response:
     authorize(security, path, options)
     record = get_image(services.db, path.target.image_id)
     if record is None:
-        raise NotFound(f"unknown image id {path.target.image_id}")
+        return fallback.unknown_image(services.settings, path.target.image_id)
     fmt = path.target.ext or negotiate(
         request.headers.get("accept", ""), record.has_alpha, services.settings.output.avif
     )
@@ -56,8 +56,8 @@ async def deliver(request: Request) -> Response:
         negotiated=path.target.negotiated,
     )
     headers = {"Cache-Control": CACHE_CONTROL, **cors}
-    if key.negotiated:
-        headers["Vary"] = "Accept"
+    if key.negotiated:  # keep CORS's "Origin": Nginx sends both on hits
+        headers["Vary"] = ", ".join(filter(None, (headers.get("Vary"), "Accept")))
     target = variant_path(services.layout, key)
     if target.is_file():
         metrics.CACHE_HITS.inc()
@@ -113,8 +113,10 @@ def host_matches(host: str, pattern: str) -> bool:
 
 def cors_headers(security: SecuritySettings, origin: str | None) -> dict[str, str]:
     """Allow-listed origins get CORS headers; a non-listed Origin is refused (403)."""
-    if not origin or not security.cors_origins:
+    if not security.cors_origins:
         return {}
+    if not origin:  # the answer still depends on Origin, as on Nginx's hits
+        return {"Vary": "Origin"}
     if origin not in security.cors_origins and "*" not in security.cors_origins:
         raise Forbidden("origin not allowed")
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
