@@ -10,13 +10,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from indexer.config import Settings
 from indexer.errors import Conflict, PictorError
-from origin import delivery, health
+from origin import auth, delivery, health
+from origin.api import images, openapi, sign
 from origin.services import Services
 
 log = logging.getLogger("pictor.origin")
@@ -36,10 +38,19 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
         Route("/metrics", health.metrics_endpoint, methods=["GET"]),
         Route("/api/status", health.status, methods=["GET"]),
+        Route("/api/openapi.json", openapi.openapi, methods=["GET"]),
+        Route("/api/images", images.create, methods=["POST"]),
+        Route("/api/images", images.index, methods=["GET"]),
+        Route("/api/images/{image_id}", images.show, methods=["GET"]),
+        Route("/api/images/{image_id}", images.edit, methods=["PATCH"]),
+        Route("/api/images/{image_id}", images.remove, methods=["DELETE"]),
+        Route("/api/sign", sign.sign, methods=["POST"]),
+        Route("/api/{path:path}", auth.preflight, methods=["OPTIONS"]),  # CORS preflight
     ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(auth.ApiCors)],
         exception_handlers={PictorError: pictor_error, Exception: unexpected_error},
     )
 
