@@ -31,6 +31,7 @@ class ImageRecord:
     gps_lon: float | None = None
     created_at: str = ""
     tags: tuple[tuple[str, str, float | None], ...] = field(default=())
+    frames: int = 1  # > 1 only for animated GIF and WebP originals
 
     @property
     def focal(self) -> tuple[float, float] | None:
@@ -59,6 +60,7 @@ _COLUMNS = (
     "camera",
     "gps_lat",
     "gps_lon",
+    "frames",
 )
 
 

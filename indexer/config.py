@@ -83,6 +83,7 @@ class LimitSettings(Section):
     render_queue: int = Field(64, ge=0, le=10_000)
     rate_per_second: int = Field(20, ge=1)  # misses and API calls per client, in Nginx
     rate_burst: int = Field(40, ge=0)
+    max_frames: int = Field(100, ge=1, le=10_000)  # animation frames rendered; the rest dropped
 
 
 class OutputSettings(Section):
@@ -94,6 +95,8 @@ class OutputSettings(Section):
     avif_speed: int = Field(8, ge=0, le=10)
     webp_method: int = Field(4, ge=0, le=6)
     pyramid: CommaList = ["2560", "1280", "640"]
+    text_font: Path | None = None  # TrueType/OpenType file for ``txt``; None = bundled DejaVu
+    placeholder_budget_ms: int = Field(0, ge=0, le=60_000)  # 0 = always render before answering
 
     _split = field_validator("pyramid", mode="before")(_split_commas)
 
@@ -108,6 +111,33 @@ class OutputSettings(Section):
     @property
     def pyramid_sizes(self) -> list[int]:
         return [int(size) for size in self.pyramid]
+
+    @field_validator("text_font")
+    @classmethod
+    def _font_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"font file {path} does not exist")
+        return path
+
+
+Compass = Literal["center", "n", "s", "e", "w", "ne", "nw", "se", "sw"]
+
+
+class WatermarkSettings(Section):
+    """One ``[watermarks.NAME]`` table: an image file and how it is placed by default."""
+
+    path: Path
+    position: Compass = "se"
+    opacity: float = Field(0.5, ge=0, le=1)
+    size: float = Field(0.2, gt=0, le=1)  # largest fraction of the output's width and height
+    margin: float = Field(0.02, ge=0, le=0.25)  # fraction of the output's shorter side
+
+    @field_validator("path")
+    @classmethod
+    def _file_exists(cls, path: Path) -> Path:
+        if not path.is_file():
+            raise ValueError(f"watermark file {path} does not exist")
+        return path
 
 
 class CacheSettings(Section):
@@ -160,6 +190,17 @@ class Settings(BaseSettings):
     ai: AISettings = AISettings()
     log: LogSettings = LogSettings()
     presets: dict[str, str] = {"thumb": "fit_cover,h_200,w_200"}
+    watermarks: dict[str, WatermarkSettings] = {}
+
+    @field_validator("watermarks")
+    @classmethod
+    def _watermark_names(
+        cls, watermarks: dict[str, WatermarkSettings]
+    ) -> dict[str, WatermarkSettings]:
+        for name in watermarks:
+            if not PRESET_NAME.match(name):
+                raise ValueError(f"watermark name {name!r} must match {PRESET_NAME.pattern}")
+        return watermarks
 
     @field_validator("presets")
     @classmethod

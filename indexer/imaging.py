@@ -39,6 +39,21 @@ def open_image(source: str | IO[bytes] | bytes) -> Image.Image:
     return Image.open(source, formats=None)
 
 
+ANIMATED_FORMATS = frozenset({"GIF", "WEBP"})
+
+
+def frame_count(source: bytes) -> int:
+    """Frames of an animated GIF or WebP; 1 for every other image.  Counting seeks
+    through frame headers without decoding pixels."""
+    try:
+        with open_image(source) as image:
+            if image.format not in ANIMATED_FORMATS:
+                return 1
+            return max(1, int(getattr(image, "n_frames", 1)))
+    except (OSError, ValueError, SyntaxError):
+        return 1
+
+
 def oriented_size(image: Image.Image) -> tuple[int, int]:
     """Size after EXIF orientation, read from the header without decoding pixels."""
     orientation = image.getexif().get(0x0112, 1)

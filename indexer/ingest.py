@@ -73,6 +73,7 @@ def ingest(
         focal_y=upload.focal[1] if upload.focal else None,
         blurhash=_blurhash(picture),
         pyramid=levels,
+        frames=imaging.frame_count(data),
     )
     try:
         insert_image(connection, record)

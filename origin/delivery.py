@@ -22,6 +22,7 @@ from origin import fallback, metrics
 from origin.formats import CONTENT_TYPES, EncoderSettings, negotiate
 from origin.geometry import plan
 from origin.options import Options, parse_options
+from origin.overlay import BUNDLED_FONT, watermark_for
 from origin.pipeline import RenderJob, render, upright_frame
 from origin.services import Services
 from origin.signing import verify
@@ -144,6 +145,10 @@ def render_job(
         encoder=EncoderSettings(
             quality_for(output, options), output.avif_speed, output.webp_method
         ),
+        watermark=watermark_for(settings.watermarks, options.wm),
+        font=output.text_font or BUNDLED_FONT,
+        max_frames=settings.limits.max_frames,
+        max_output_pixels=settings.limits.max_output_pixels,
     )
 
 

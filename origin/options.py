@@ -8,6 +8,8 @@ only under its canonical string.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ MAX_OPTIONS_LENGTH = 512
 
 Fit = Literal["inside", "cover", "contain"]
 COMPASS = ("center", "n", "s", "e", "w", "ne", "nw", "se", "sw")
-GRAVITIES = (*COMPASS, "focal")
+GRAVITIES = (*COMPASS, "focal", "smart", "face")
 FITS = ("inside", "cover", "contain")
 RESAMPLERS = ("lanczos", "bicubic", "bilinear", "box", "nearest")
 QUALITY_LEVELS = ("low", "medium", "high")
@@ -30,24 +32,20 @@ ROTATIONS = (0, 90, 180, 270)
 
 # Keys reserved by DESIGN §2 whose rendering is not built yet: refused like unknown keys
 # but with a message that says so.
-NOT_YET_SUPPORTED = (
-    "blur",
-    "sharpen",
-    "gray",
-    "sepia",
-    "wm",
-    "wmpos",
-    "wmop",
-    "txt",
-    "txtsize",
-    "txtcolor",
-    "txtpos",
-    "maxb",
-)
+NOT_YET_SUPPORTED: tuple[str, ...] = ()
+# Tuning keys that mean nothing without the key they tune.
+REQUIRES = {"wmpos": "wm", "wmop": "wm", "txtsize": "txt", "txtcolor": "txt", "txtpos": "txt"}
+# Text overlays are bounded so that option strings, cache keys and render cost stay small.
+MAX_TEXT_CHARS = 100
+MAX_TEXT_LINES = 4
+DEFAULT_TEXT_POSITION = "s"
 
 _DIGITS = re.compile(r"^[0-9]{1,6}$")
 _DECIMAL = re.compile(r"^[0-9]{1,4}(\.[0-9]{1,8})?$")
 _HEX_COLOUR = re.compile(r"^[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$")
+_BYTES = re.compile(r"^[0-9]{1,9}$")
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _DECIMAL_PLACES = Decimal("0.0001")
 
 
@@ -69,6 +67,18 @@ class Options:
     bg: tuple[int, int, int, int] | None = None
     rot: int = 0
     flip: str | None = None
+    blur: float | None = None  # Gaussian sigma in output pixels
+    sharpen: float | None = None  # unsharp-mask sigma in output pixels
+    gray: bool = False
+    sepia: bool = False
+    wm: str | None = None  # watermark name from configuration
+    wmpos: str | None = None  # None: the watermark's configured position
+    wmop: float | None = None  # None: the watermark's configured opacity
+    txt: str | None = None  # decoded UTF-8 text
+    txtsize: int | None = None  # CSS pixels (times dpr); None: relative to the output
+    txtcolor: tuple[int, int, int, int] = (255, 255, 255, 255)
+    txtpos: str = DEFAULT_TEXT_POSITION
+    maxb: int | None = None  # largest acceptable output in bytes
 
     @property
     def focal(self) -> tuple[float, float] | None:
@@ -150,6 +160,50 @@ def _colour(text: str) -> Parsed:
     return text, (rgba[0], rgba[1], rgba[2], rgba[3])
 
 
+def _text_colour(text: str) -> Parsed:
+    shown, value = _colour(text)
+    return (None if shown == "ffffff" else shown), value
+
+
+def _byte_count(low: int, high: int) -> Callable[[str], Parsed]:
+    def parse(text: str) -> Parsed:
+        if not _BYTES.match(text) or not low <= int(text) <= high:
+            raise ValueError(f"expected a byte count {low}..{high}")
+        return str(int(text)), int(text)
+
+    return parse
+
+
+def _name(text: str) -> Parsed:
+    if not _NAME.match(text):
+        raise ValueError(f"expected a configured name matching {_NAME.pattern}")
+    return text, text
+
+
+def _text(encoded: str) -> Parsed:
+    """base64url UTF-8 (padding optional); canonical form is unpadded."""
+    if len(encoded) > 4 * MAX_TEXT_CHARS or not _BASE64URL.match(encoded):
+        raise ValueError("expected base64url-encoded UTF-8 text")
+    bare = encoded.rstrip("=")
+    try:
+        text = base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError("expected base64url-encoded UTF-8 text") from None
+    _check_text(text)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("="), text
+
+
+def _check_text(text: str) -> None:
+    if not text.strip():
+        raise ValueError("text is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"text longer than {MAX_TEXT_CHARS} characters")
+    if text.count("\n") >= MAX_TEXT_LINES:
+        raise ValueError(f"text has more than {MAX_TEXT_LINES} lines")
+    if any((ord(char) < 32 and char != "\n") or ord(char) == 127 for char in text):
+        raise ValueError("text contains control characters")
+
+
 PARSERS: dict[str, tuple[str, Callable[[str], Parsed]]] = {
     # url key: (Options field, parser)
     "w": ("w", _integer(1, 8192)),
@@ -165,6 +219,18 @@ PARSERS: dict[str, tuple[str, Callable[[str], Parsed]]] = {
     "bg": ("bg", _colour),
     "rot": ("rot", _rotation),
     "flip": ("flip", _choice(FLIPS, None)),
+    "blur": ("blur", _decimal("0.3", "100")),
+    "sharpen": ("sharpen", _decimal("0.3", "100")),
+    "gray": ("gray", _flag),
+    "sepia": ("sepia", _flag),
+    "wm": ("wm", _name),
+    "wmpos": ("wmpos", _choice(COMPASS, None)),
+    "wmop": ("wmop", _decimal("0", "1")),
+    "txt": ("txt", _text),
+    "txtsize": ("txtsize", _integer(4, 512)),
+    "txtcolor": ("txtcolor", _text_colour),
+    "txtpos": ("txtpos", _choice(COMPASS, DEFAULT_TEXT_POSITION)),
+    "maxb": ("maxb", _byte_count(256, 100_000_000)),
 }
 
 
@@ -191,12 +257,20 @@ def parse_options(text: str) -> Options:
             raise BadRequest(f"bad value in option {token!r}: {error}") from None
         if shown is not None:
             canonical[key] = shown
+    _check_requirements(seen, text)
     tokens = [f"{key}_{canonical[key]}" for key in sorted(canonical)]
     return Options(canonical=",".join(tokens) or NO_OPTIONS, **fields)  # type: ignore[arg-type]
 
 
 def canonicalize(text: str) -> str:
     return parse_options(text).canonical
+
+
+def _check_requirements(keys: set[str], text: str) -> None:
+    for key in sorted(keys):
+        needed = REQUIRES.get(key)
+        if needed is not None and needed not in keys:
+            raise BadRequest(f"option {key!r} needs option {needed!r} in {text[:80]!r}")
 
 
 def _split_token(token: str) -> tuple[str, str]:

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
 
 from indexer import imaging
 from indexer.catalog import ImageRecord
+from indexer.config import WatermarkSettings
 from indexer.pyramid import level_name
+from origin import effects, overlay, smartcrop
+from origin.animation import Animation, check_budget, encode_animation, is_animated, source_frames
+from origin.bytebudget import encode_within
 from origin.formats import ALPHA_FORMATS, EncoderSettings, encode
 from origin.geometry import Geometry, Size, plan
 from origin.options import Options
@@ -49,6 +53,10 @@ class RenderJob:
     options: Options
     fmt: str
     encoder: EncoderSettings
+    watermark: WatermarkSettings | None = None  # resolved from ``options.wm``
+    font: Path = overlay.BUNDLED_FONT  # for ``txt``
+    max_frames: int = 100  # animation frames rendered
+    max_output_pixels: int = 40_000_000  # frames x pixels bound for animations
 
 
 @dataclass
@@ -58,6 +66,7 @@ class Context:
     frame: Size  # size of the upright source that ``geometry`` refers to
     image: Image.Image
     from_pyramid: bool = False
+    crop_refined: bool = False  # g_smart/g_face placed the crop (once per animation)
 
 
 def upright_frame(record: ImageRecord, options: Options) -> Size:
@@ -109,6 +118,23 @@ def rotate_and_flip(ctx: Context) -> None:
         ctx.image = ctx.image.transpose(transpose)
 
 
+def refine_crop(ctx: Context) -> None:
+    """``g_smart``/``g_face``: move the planned (centred) cover crop to where the content
+    is, judged from the decoded pixels.  An explicit ``fx``/``fy`` wins."""
+    options = ctx.job.options
+    if options.gravity not in ("smart", "face") or options.focal is not None:
+        return
+    if ctx.crop_refined:
+        return
+    ctx.crop_refined = True
+    left, top, right, bottom = ctx.geometry.crop
+    region = (right - left, bottom - top)
+    if region[0] >= ctx.frame[0] and region[1] >= ctx.frame[1]:
+        return  # the whole frame is kept: nothing to choose
+    x, y = smartcrop.crop_origin(ctx.image, ctx.frame, region, options.gravity)
+    ctx.geometry = replace(ctx.geometry, crop=(x, y, x + region[0], y + region[1]))
+
+
 def resize(ctx: Context) -> None:
     """Crop and scale in one resample: the crop box is mapped from frame coordinates
     onto the (possibly pyramid- or draft-reduced) image actually decoded."""
@@ -123,6 +149,19 @@ def resize(ctx: Context) -> None:
     ctx.image = ctx.image.resize(size, resample, box=box, reducing_gap=3.0)
 
 
+def apply_filters(ctx: Context) -> None:
+    """``blur``, ``sharpen``, ``gray``, ``sepia`` on the resized picture (before padding)."""
+    options = ctx.job.options
+    if options.blur:
+        ctx.image = effects.blur(ctx.image, options.blur)
+    if options.sharpen:
+        ctx.image = effects.sharpen(ctx.image, options.sharpen)
+    if options.gray:
+        ctx.image = effects.gray(ctx.image)
+    if options.sepia:
+        ctx.image = effects.sepia(ctx.image)
+
+
 def pad(ctx: Context) -> None:
     """``contain``: place the picture on a canvas of exactly the requested box."""
     geometry = ctx.geometry
@@ -133,6 +172,24 @@ def pad(ctx: Context) -> None:
     picture = ctx.image.convert("RGBA")
     canvas.alpha_composite(picture, geometry.offset)
     ctx.image = imaging.drop_opaque_alpha(canvas)
+
+
+def watermark(ctx: Context) -> None:
+    mark = ctx.job.watermark
+    if mark is None:
+        return
+    options = ctx.job.options
+    ctx.image = overlay.add_watermark(ctx.image, mark, options.wmpos, options.wmop)
+
+
+def text(ctx: Context) -> None:
+    options = ctx.job.options
+    if options.txt is None:
+        return
+    size = round(options.txtsize * options.dpr) if options.txtsize else None
+    ctx.image = overlay.add_text(
+        ctx.image, options.txt, size, options.txtcolor, options.txtpos, ctx.job.font
+    )
 
 
 def flatten(ctx: Context) -> None:
@@ -156,8 +213,12 @@ PIPELINE: list[Callable[[Context], None]] = [
     orient,
     to_srgb,
     rotate_and_flip,
+    refine_crop,
     resize,
+    apply_filters,
     pad,
+    watermark,
+    text,
     flatten,
 ]
 
@@ -170,5 +231,35 @@ def run_pipeline(job: RenderJob) -> Image.Image:
     return ctx.image
 
 
+def run_animation(job: RenderJob) -> Animation:
+    """Every frame (up to ``max_frames``) through the same steps, decoded from the
+    original; the crop is placed once, on the first frame, so frames stay aligned."""
+    ctx = prepare(job)
+    check_budget(min(job.record.frames, job.max_frames), ctx.geometry.canvas,
+                 job.max_output_pixels)
+    result = Animation()
+    for frame, duration, loop in source_frames(job.original, job.max_frames):
+        ctx.image, ctx.from_pyramid = frame, False
+        for step in PIPELINE:
+            if step is not load:
+                step(ctx)
+        result.frames.append(ctx.image)
+        result.durations.append(duration)
+        result.loop = loop
+    return result
+
+
 def render(job: RenderJob) -> bytes:
-    return encode(run_pipeline(job), job.fmt, job.encoder)
+    """Encoded output; with ``maxb`` the quality is searched until it fits (or 422)."""
+    if is_animated(job.record, job.fmt):
+        frames = run_animation(job)
+
+        def encode_at(quality: int) -> bytes:
+            return encode_animation(frames, job.fmt, replace(job.encoder, quality=quality))
+    else:
+        picture = run_pipeline(job)
+
+        def encode_at(quality: int) -> bytes:
+            return encode(picture, job.fmt, replace(job.encoder, quality=quality))
+
+    return encode_within(encode_at, job.encoder.quality, job.options.maxb, job.fmt)
