@@ -189,9 +189,15 @@ def environment_lines() -> list[str]:
 # ---------------------------------------------------------------- picture quality
 
 
-def as_rgb_array(image: Image.Image) -> np.ndarray:
-    """RGB pixels; transparency flattened on white, the way JPEG output is."""
-    if image.mode in ("RGBA", "LA", "PA", "P"):
+ALPHA_MODES = ("RGBA", "LA", "PA")
+
+
+def as_array(image: Image.Image, alpha: bool) -> np.ndarray:
+    """RGBA pixels when comparing two transparent pictures; otherwise RGB with any
+    transparency flattened on white, the way JPEG output is."""
+    if alpha:
+        return np.asarray(image.convert("RGBA"))
+    if image.mode in (*ALPHA_MODES, "P"):
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         canvas.alpha_composite(rgba)
@@ -205,7 +211,8 @@ def similarity(reference: Image.Image, candidate: Image.Image) -> tuple[float, f
 
     if reference.size != candidate.size:
         raise ValueError(f"size {candidate.size} differs from reference {reference.size}")
-    ref, got = as_rgb_array(reference), as_rgb_array(candidate)
+    alpha = reference.mode in ALPHA_MODES and candidate.mode in ALPHA_MODES
+    ref, got = as_array(reference, alpha), as_array(candidate, alpha)
     ssim = structural_similarity(ref, got, channel_axis=2, data_range=255)
     psnr = peak_signal_noise_ratio(ref, got, data_range=255)
     return float(ssim), float(min(psnr, 99.0))  # identical pictures give inf
