@@ -18,6 +18,8 @@ from starlette.routing import Route
 from indexer.config import Settings
 from indexer.errors import Conflict, PictorError
 from origin import auth, delivery, health
+from origin.admin.errors import error_page as admin_error_page
+from origin.admin.routes import admin_routes
 from origin.api import images, openapi, sign
 from origin.services import Services
 
@@ -46,6 +48,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/images/{image_id}", images.remove, methods=["DELETE"]),
         Route("/api/sign", sign.sign, methods=["POST"]),
         Route("/api/{path:path}", auth.preflight, methods=["OPTIONS"]),  # CORS preflight
+        *admin_routes(),
     ]
     return Starlette(
         routes=routes,
@@ -57,6 +60,8 @@ def create_app(settings: Settings) -> Starlette:
 
 async def pictor_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, PictorError)
+    if (page := admin_error_page(request, error)) is not None:
+        return page  # a browser in the admin UI gets a page, not JSON
     if error.status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, error.detail)
     else:
