@@ -77,21 +77,19 @@ def parse_scopes(scopes: Iterable[str]) -> frozenset[str]:
 
 def normalize_origin(origin: str, *, strict: bool = True) -> str:
     """``https://CMS.example.com:443/`` → ``https://cms.example.com``: the exact form a
-    browser sends in its ``Origin`` header.  ``strict`` raises on anything else."""
+    browser sends in its ``Origin`` header.  Anything else raises ``BadRequest``, or
+    gives ``""`` with ``strict=False``."""
     parts = urlsplit(origin.strip())
-    valid = parts.scheme in ("http", "https") and parts.hostname and not parts.query
-    valid = valid and parts.path in ("", "/") and not parts.username
-    if not valid:
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    valid = parts.scheme in ("http", "https") and bool(parts.hostname) and port != -1
+    if not valid or parts.query or parts.path not in ("", "/") or parts.username:
         if strict:
             raise BadRequest(f"invalid origin {origin!r}: expected scheme://host[:port]")
         return ""
     default_port = {"http": 80, "https": 443}[parts.scheme]
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-        if strict:
-            raise BadRequest(f"invalid port in origin {origin!r}") from None
     suffix = f":{port}" if port and port != default_port else ""
     return f"{parts.scheme}://{parts.hostname}{suffix}"
 
