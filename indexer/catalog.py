@@ -32,6 +32,8 @@ class ImageRecord:
     created_at: str = ""
     tags: tuple[tuple[str, str, float | None], ...] = field(default=())
     frames: int = 1  # > 1 only for animated GIF and WebP originals
+    phash: int | None = None  # perceptual hashes (indexer/hashes.py), signed 64-bit
+    dhash: int | None = None
 
     @property
     def focal(self) -> tuple[float, float] | None:
@@ -61,6 +63,8 @@ _COLUMNS = (
     "gps_lat",
     "gps_lon",
     "frames",
+    "phash",
+    "dhash",
 )
 
 

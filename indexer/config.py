@@ -149,7 +149,9 @@ class CacheSettings(Section):
 class IngestSettings(Section):
     keep_gps: bool = False
     reject_near_duplicates: bool = False
-    near_duplicate_threshold: int = Field(10, ge=0, le=64)
+    near_duplicate_threshold: int = Field(12, ge=0, le=64)  # pHash bits (README "Duplicates")
+    near_duplicate_dhash_threshold: int = Field(16, ge=0, le=64)  # dHash bits, confirms pHash
+    near_duplicate_orientations: bool = False  # also match rotated/mirrored uploads
 
 
 class AISettings(Section):
@@ -160,6 +162,12 @@ class AISettings(Section):
     tag_top_k: int = Field(8, ge=1, le=100)
     tag_threshold: float = Field(0.22, ge=-1, le=1)
     min_similarity: float = Field(0.18, ge=-1, le=1)
+    model_configs: Path | None = None  # folder of extra open_clip model configs (*.json)
+    vocabulary: Path | None = None  # tag vocabulary TOML; None = the shipped one
+    alt_text: bool = True  # draft alt-text and title from the tags
+    max_attempts: int = Field(5, ge=1, le=100)  # per job, then it is 'failed'
+    retry_seconds: float = Field(30.0, ge=0)  # first backoff; doubles per attempt
+    poll_seconds: float = Field(1.0, gt=0, le=3600)  # idle worker's look at the queue
 
 
 class LogSettings(Section):

@@ -1,0 +1,124 @@
+"""All perceptual hashes of the library in memory, searched with numpy.
+
+A lookup XORs the query with every stored hash and counts bits (``np.bitwise_count``):
+about 1 ms per query at a million hashes, with no per-row Python.  Each process keeps
+one index per database file and brings it up to date before every lookup: new rows are
+read by rowid; a deletion or a rewritten hash moves ``hash_index_state.generation``
+(triggers in sql/0005) and makes the next lookup reload everything.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+Int64s = npt.NDArray[np.int64]
+UInt64s = npt.NDArray[np.uint64]
+
+
+def popcount_xor(a: Int64s, b: Int64s) -> npt.NDArray[np.uint8]:
+    """Hamming distances, broadcasting.  The XOR is viewed as unsigned first:
+    ``np.bitwise_count`` counts the bits of the *absolute value* of signed integers."""
+    return np.bitwise_count(np.bitwise_xor(a, b).view(np.uint64))
+
+
+@dataclass(frozen=True)
+class Match:
+    image_id: str
+    phash_distance: int
+    dhash_distance: int
+
+
+@dataclass
+class HashIndex:
+    ids: list[str] = field(default_factory=list)
+    phashes: Int64s = field(default_factory=lambda: np.empty(0, np.int64))
+    dhashes: Int64s = field(default_factory=lambda: np.empty(0, np.int64))
+    last_rowid: int = 0
+    generation: int = -1
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refresh(self, connection: sqlite3.Connection) -> None:
+        """Read what changed since the last refresh (cheap when nothing did)."""
+        generation = _generation(connection)
+        with self.lock:
+            if generation != self.generation:
+                self._clear()
+                self.generation = generation
+            self._append(connection)
+
+    def _clear(self) -> None:
+        self.ids = []
+        self.phashes = np.empty(0, np.int64)
+        self.dhashes = np.empty(0, np.int64)
+        self.last_rowid = 0
+
+    def _append(self, connection: sqlite3.Connection) -> None:
+        rows = connection.execute(
+            "SELECT rowid, id, phash, dhash FROM images"
+            " WHERE rowid > ? AND phash IS NOT NULL AND dhash IS NOT NULL ORDER BY rowid",
+            (self.last_rowid,),
+        ).fetchall()
+        if not rows:
+            return
+        self.ids.extend(row[1] for row in rows)
+        self.phashes = np.concatenate([self.phashes, np.array([r[2] for r in rows], np.int64)])
+        self.dhashes = np.concatenate([self.dhashes, np.array([r[3] for r in rows], np.int64)])
+        self.last_rowid = int(rows[-1][0])
+
+    def load_arrays(self, ids: list[str], phashes: Int64s, dhashes: Int64s) -> None:
+        """Fill the index directly (benchmarks, tests); it is then never refreshed."""
+        with self.lock:
+            self.ids, self.phashes, self.dhashes = ids, phashes, dhashes
+
+    def search(
+        self, queries: list[tuple[int, int]], phash_threshold: int, dhash_threshold: int
+    ) -> list[Match]:
+        """Stored hashes within both thresholds of any query (each a (phash, dhash)
+        pair, e.g. the 8 orientations of one picture), nearest first."""
+        with self.lock:
+            ids, phashes, dhashes = self.ids, self.phashes, self.dhashes
+        if not ids or not queries:
+            return []
+        query_p = np.array([q[0] for q in queries], np.int64)[:, None]
+        query_d = np.array([q[1] for q in queries], np.int64)[:, None]
+        # One row per query orientation; the best orientation counts for each image.
+        p_dist = popcount_xor(phashes[None, :], query_p).min(axis=0)
+        d_dist = popcount_xor(dhashes[None, :], query_d).min(axis=0)
+        hits = np.flatnonzero((p_dist <= phash_threshold) & (d_dist <= dhash_threshold))
+        order = hits[np.lexsort((d_dist[hits], p_dist[hits]))]
+        return [Match(ids[i], int(p_dist[i]), int(d_dist[i])) for i in order]
+
+    def snapshot(self) -> tuple[list[str], Int64s, Int64s]:
+        with self.lock:
+            return self.ids, self.phashes, self.dhashes
+
+
+def _generation(connection: sqlite3.Connection) -> int:
+    row = connection.execute("SELECT generation FROM hash_index_state WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
+_INDEXES: dict[str, HashIndex] = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def index_for(connection: sqlite3.Connection) -> HashIndex:
+    """This process's up-to-date index of the connection's database file."""
+    key = _database_file(connection)
+    with _INDEXES_LOCK:
+        index = _INDEXES.setdefault(key, HashIndex())
+    index.refresh(connection)
+    return index
+
+
+def _database_file(connection: sqlite3.Connection) -> str:
+    for row in connection.execute("PRAGMA database_list"):
+        if row[1] == "main":
+            return str(Path(row[2]).resolve()) if row[2] else f"memory:{id(connection)}"
+    return f"memory:{id(connection)}"
