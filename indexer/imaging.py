@@ -15,6 +15,10 @@ from PIL import Image, ImageCms, ImageOps
 # Pillow's global guard would otherwise fire at a different, fixed threshold.
 Image.MAX_IMAGE_PIXELS = None
 
+# Raster formats Pillow may open.  Restricting ``Image.open`` to these keeps untrusted
+# bytes away from Pillow's many exotic parsers (EPS via Ghostscript, TGA which has no
+# magic number and "recognises" random bytes, PSD, ...).  SVG and camera RAW are
+# handled outside Pillow (indexer.svg, indexer.raw).
 INPUT_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "AVIF", "GIF", "TIFF", "BMP", "MPO", "HEIF"})
 _SRGB = ImageCms.createProfile("sRGB")
 _SRGB_BYTES = ImageCms.ImageCmsProfile(_SRGB).tobytes()
@@ -30,13 +34,19 @@ def register_optional_openers() -> None:
 
 
 register_optional_openers()
+Image.init()
+# MPO has no opener of its own (the JPEG opener returns MPO images).
+_OPENABLE = tuple(sorted(name for name in INPUT_FORMATS if name in Image.OPEN))
 
 
 def open_image(source: str | IO[bytes] | bytes) -> Image.Image:
-    """Open lazily (header only).  Raises PIL.UnidentifiedImageError for non-images."""
+    """Open lazily: only the header is read, no pixel is decoded until ``load()``.
+
+    Raises PIL.UnidentifiedImageError for anything that is not one of INPUT_FORMATS.
+    """
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    return Image.open(source, formats=None)
+    return Image.open(source, formats=_OPENABLE)
 
 
 ANIMATED_FORMATS = frozenset({"GIF", "WEBP"})

@@ -1,32 +1,47 @@
 """Ingest: validate an upload by content, store it durably, derive what renders need.
 
-Order matters for crash safety: the original is written and fsynced first, then the
-derived files (pyramid), then the row is committed.  A crash before the commit leaves
-only a content-addressed file that ``pictor doctor`` recognises and a re-run of the
-ingest completes; a 201 is only sent after the commit.
+Order matters for crash safety (``kill -9`` or a power cut at any instant):
+
+1. the original is written to a temp file, fsynced, renamed, and its directory fsynced;
+2. the derived files (rasterised master, pyramid levels) are written and fsynced;
+3. only then is the row committed (SQLite, ``synchronous = FULL``).
+
+A crash before 3 leaves files without a row: ``pictor doctor`` reports them and
+``--repair`` (or simply ingesting the same file again) completes the ingest.  A row
+therefore never points at a missing or half-written file, and an upload is only
+acknowledged (201) after the commit.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import blurhash
 import numpy
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from indexer import imaging
-from indexer.atomic import write_atomic
+from indexer.atomic import fsync_directory, write_atomic
 from indexer.catalog import ImageRecord, get_image, insert_image
 from indexer.config import Settings
-from indexer.errors import Conflict, PayloadTooLarge, Unprocessable, UnsupportedMedia
+from indexer.decode import Decoded, decode
+from indexer.duplicates import check_upload
+from indexer.errors import Conflict, PayloadTooLarge
 from indexer.layout import DataLayout
-from indexer.pyramid import build_pyramid
+from indexer.masters import needs_master, write_master
+from indexer.pyramid import build_pyramid, level_name
 
 ID_LENGTH = 20
-BLURHASH_COMPONENTS = (4, 3)
+BLURHASH_INPUT_EDGE = 32  # the placeholder has 4x3 components; more input pixels add nothing
+
+Profile = dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -45,25 +60,114 @@ def image_id_for(data: bytes) -> tuple[str, str]:
 
 
 def ingest(
-    connection: sqlite3.Connection, layout: DataLayout, settings: Settings, upload: Upload
+    connection: sqlite3.Connection,
+    layout: DataLayout,
+    settings: Settings,
+    upload: Upload,
+    profile: Profile | None = None,
 ) -> ImageRecord:
-    """Store one image and return its record; raise a PictorError for any bad input."""
+    """Store one image and return its record; raise a PictorError for any bad input.
+
+    ``profile``, when given, receives the seconds spent per phase (for the benchmark).
+    """
     data = upload.data
     if len(data) > settings.limits.max_upload_bytes:
         raise PayloadTooLarge(f"upload is larger than {settings.limits.max_upload_bytes} bytes")
-    image_id, sha256 = image_id_for(data)
+    with phase(profile, "hash"):
+        image_id, sha256 = image_id_for(data)
     if (existing := get_image(connection, image_id)) is not None:
         raise Conflict(f"image already exists: {existing.id}", existing_id=existing.id)
-    picture, fmt = _decode(data, settings.limits.max_source_pixels)
-    write_atomic(layout.original(image_id), data, durable=True)
-    levels = build_pyramid(picture, layout.pyramid_dir(image_id), settings.output.pyramid_sizes)
-    record = ImageRecord(
+    with phase(profile, "decode"):
+        decoded = decode(data, settings)
+    with phase(profile, "near-duplicates"):  # 409 here when rejecting near-duplicates
+        hashes = check_upload(connection, settings.ingest, decoded.picture)
+    with phase(profile, "original"):
+        write_atomic(layout.original(image_id), data, durable=True)
+    levels = write_derived(decoded, layout.pyramid_dir(image_id), settings, profile)
+    with phase(profile, "blurhash"):
+        placeholder = blurhash_of(decoded.picture) if settings.ingest.blurhash else ""
+    record = _record(image_id, sha256, data, upload, decoded, levels, placeholder)
+    record = replace(record, phash=hashes.phash, dhash=hashes.dhash)
+    try:
+        with phase(profile, "commit"):
+            insert_image(connection, record)
+    except sqlite3.IntegrityError:
+        # Same bytes uploaded concurrently: the other request won the insert.
+        raise Conflict(f"image already exists: {image_id}", existing_id=image_id) from None
+    return record
+
+
+def write_derived(
+    decoded: Decoded, directory: Path, settings: Settings, profile: Profile | None = None
+) -> tuple[int, ...]:
+    """Master (SVG, RAW) and pyramid levels, fsynced; returns the levels' long edges."""
+    picture = decoded.picture
+    written = []
+    with phase(profile, "pyramid"):
+        if needs_master(decoded.format):
+            written.append(write_master(picture, directory))
+        levels = build_pyramid(picture, directory, settings.output.pyramid_sizes)
+    alpha = picture.mode == "RGBA"
+    written.extend(directory / level_name(edge, alpha) for edge in levels)
+    with phase(profile, "fsync"):
+        sync_files(written)
+    return levels
+
+
+def sync_files(paths: list[Path]) -> None:
+    """fsync each file, then each directory holding them (the renames)."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for directory in {path.parent for path in paths}:
+        fsync_directory(directory)
+
+
+def blurhash_of(picture: Image.Image) -> str:
+    """A BlurHash placeholder; transparency is flattened onto white (the renderer's
+    default background), and the component grid follows the orientation."""
+    small = picture.copy()
+    small.thumbnail((BLURHASH_INPUT_EDGE, BLURHASH_INPUT_EDGE), reducing_gap=2.0)
+    if small.mode == "RGBA":
+        canvas = Image.new("RGB", small.size, (255, 255, 255))
+        canvas.paste(small, mask=small.getchannel("A"))
+        small = canvas
+    components = (4, 3) if small.width >= small.height else (3, 4)
+    return str(blurhash.encode(numpy.asarray(small.convert("RGB")), *components))
+
+
+@contextmanager
+def phase(profile: Profile | None, name: str) -> Iterator[None]:
+    if profile is None:
+        yield
+        return
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        profile[name] = profile.get(name, 0.0) + time.perf_counter() - started
+
+
+def _record(
+    image_id: str,
+    sha256: str,
+    data: bytes,
+    upload: Upload,
+    decoded: Decoded,
+    levels: tuple[int, ...],
+    placeholder: str,
+) -> ImageRecord:
+    picture, metadata = decoded.picture, decoded.metadata
+    return ImageRecord(
         id=image_id,
         sha256=sha256,
         bytes=len(data),
         width=picture.width,
         height=picture.height,
-        format=fmt.lower(),
+        format=decoded.format,
         has_alpha=picture.mode == "RGBA",
         filename=Path(upload.filename).name[:255],
         title=upload.title,
@@ -71,42 +175,11 @@ def ingest(
         description=upload.description,
         focal_x=upload.focal[0] if upload.focal else None,
         focal_y=upload.focal[1] if upload.focal else None,
-        blurhash=_blurhash(picture),
+        blurhash=placeholder,
         pyramid=levels,
+        taken_at=metadata.taken_at,
+        camera=metadata.camera,
+        gps_lat=metadata.gps[0] if metadata.gps else None,
+        gps_lon=metadata.gps[1] if metadata.gps else None,
         frames=imaging.frame_count(data),
     )
-    try:
-        insert_image(connection, record)
-    except sqlite3.IntegrityError:
-        # Same bytes uploaded concurrently: the other request won the insert.
-        raise Conflict(f"image already exists: {image_id}", existing_id=image_id) from None
-    return record
-
-
-def _decode(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
-    """Sniff the format by content, check the pixel budget from the header, then decode
-    fully (which is what detects truncation).  Returns the upright sRGB picture."""
-    try:
-        image = imaging.open_image(data)
-    except UnidentifiedImageError:
-        raise UnsupportedMedia("not an image, or an unsupported image format") from None
-    fmt = image.format or ""
-    if fmt not in imaging.INPUT_FORMATS:
-        raise UnsupportedMedia(f"unsupported image format {fmt or 'unknown'}")
-    width, height = image.size
-    if width * height > max_pixels:
-        raise Unprocessable(
-            f"image has {width}x{height} pixels, more than the limit of {max_pixels}"
-        )
-    try:
-        image.load()
-        picture = imaging.drop_opaque_alpha(imaging.to_srgb(imaging.upright(image)))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise Unprocessable("image is corrupt or truncated", detail=str(error)) from None
-    return picture, "jpeg" if fmt == "MPO" else fmt
-
-
-def _blurhash(picture: Image.Image) -> str:
-    small = picture.convert("RGB")
-    small.thumbnail((64, 64))
-    return str(blurhash.encode(numpy.asarray(small), *BLURHASH_COMPONENTS))
