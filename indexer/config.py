@@ -144,6 +144,7 @@ class CacheSettings(Section):
     max_bytes: int = Field(10 * 1024**3, ge=0)  # 0 = never keep variants on disk
     low_watermark: float = Field(0.8, gt=0, le=1)
     min_free_bytes: int = Field(512 * 1024**2, ge=0)
+    janitor_seconds: float = Field(60, gt=0)  # how often pictor serve's janitor runs
 
 
 class IngestSettings(Section):
@@ -152,6 +153,9 @@ class IngestSettings(Section):
     near_duplicate_threshold: int = Field(12, ge=0, le=64)  # pHash bits (README "Duplicates")
     near_duplicate_dhash_threshold: int = Field(16, ge=0, le=64)  # dHash bits, confirms pHash
     near_duplicate_orientations: bool = False  # also match rotated/mirrored uploads
+    blurhash: bool = True  # compute a BlurHash placeholder at ingest
+    svg_raster_edge: int = Field(2048, ge=16, le=16384)  # long edge of an SVG's raster master
+    settle_seconds: float = Field(1.0, ge=0, le=3600)  # a watched file must be unchanged this long
 
 
 class AISettings(Section):

@@ -17,6 +17,7 @@ from PIL import Image
 from indexer import imaging
 from indexer.catalog import ImageRecord
 from indexer.config import WatermarkSettings
+from indexer.masters import pixel_source
 from indexer.pyramid import level_name
 from origin import effects, overlay, smartcrop
 from origin.animation import Animation, check_budget, encode_animation, is_animated, source_frames
@@ -90,7 +91,8 @@ def load(ctx: Context) -> None:
             ctx.image, ctx.from_pyramid = Image.open(ctx.job.pyramid_dir / name), True
             ctx.image.load()
             return
-    image = imaging.open_image(str(ctx.job.original))
+    # SVG and RAW originals are read from their rasterised master (indexer.masters).
+    image = imaging.open_image(str(pixel_source(record, ctx.job.original, ctx.job.pyramid_dir)))
     if image.format == "JPEG" and needed < 1:
         raw = image.size
         image.draft(image.mode, (math.ceil(raw[0] * needed), math.ceil(raw[1] * needed)))
