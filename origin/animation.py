@@ -57,8 +57,9 @@ def source_frames(original: Path, limit: int) -> Iterator[tuple[Image.Image, int
         for index, frame in enumerate(ImageSequence.Iterator(source)):
             if index >= limit:
                 return
+            picture = frame.convert("RGBA")  # decodes the frame, which sets its duration
             duration = int(frame.info.get("duration", 0) or 0)
-            yield frame.convert("RGBA"), duration, None if loop is None else int(loop)
+            yield picture, duration, None if loop is None else int(loop)
 
 
 def encode_animation(animation: Animation, fmt: str, settings: EncoderSettings) -> bytes:

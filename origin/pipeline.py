@@ -97,7 +97,18 @@ def load(ctx: Context) -> None:
         raw = image.size
         image.draft(image.mode, (math.ceil(raw[0] * needed), math.ceil(raw[1] * needed)))
     image.load()
-    ctx.image = image
+    ctx.image = _without_file(image)
+
+
+def _without_file(image: Image.Image) -> Image.Image:
+    """Formats that may hold several frames (GIF, PNG, TIFF, ...) keep their file open
+    after ``load()`` for the next frames: keep the decoded frame, close the file now
+    (not whenever the garbage collector gets to it)."""
+    if not hasattr(image, "n_frames"):
+        return image
+    frame = image.copy()
+    image.close()
+    return frame
 
 
 def orient(ctx: Context) -> None:
