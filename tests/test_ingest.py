@@ -129,9 +129,8 @@ def test_upload_byte_limit(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data", limits={"max_upload_bytes": 1000})
     layout = DataLayout.at(settings.data_dir)
     layout.create()
-    with closing(open_database(layout.database)) as connection:
-        with pytest.raises(PayloadTooLarge):
-            ingest(connection, layout, settings, Upload(dune()))
+    with closing(open_database(layout.database)) as connection, pytest.raises(PayloadTooLarge):
+        ingest(connection, layout, settings, Upload(dune()))
 
 
 def test_trailing_camera_data_is_accepted_because_originals_are_never_served(
