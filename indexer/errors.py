@@ -60,3 +60,9 @@ class Overloaded(PictorError):
     def __init__(self, public: str, *, retry_after: int = 1) -> None:
         super().__init__(public)
         self.headers = {"Retry-After": str(retry_after)}  # type: ignore[misc]
+
+
+class Unavailable(PictorError):
+    """An optional part is missing or not running (the AI worker): 503, no Retry-After."""
+
+    status = 503
