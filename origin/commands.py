@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from contextlib import closing
 from pathlib import Path
 
 from tqdm import tqdm
 
+from indexer import watch as watching
 from indexer.config import Settings
 from indexer.db import open_database
 from indexer.folders import collect, ingest_files
@@ -35,19 +37,34 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("ingest")
 def ingest(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when every file is stored (new or duplicate), 1 when any was rejected."""
+    paths = [Path(p) for p in args.paths]
+    if args.watch:
+        return ingest_and_watch(settings, paths, args.recursive)
     layout = DataLayout.at(settings.data_dir)
     layout.create()
-    files = collect([Path(p) for p in args.paths], args.recursive)
+    files = collect(paths, args.recursive)
     with (
         closing(open_database(layout.database)) as connection,
-        tqdm(total=len(files), unit="img", disable=None) as bar,
+        tqdm(total=len(files), unit="img", disable=None, file=sys.stderr) as bar,
     ):
         summary = ingest_files(connection, layout, settings, files, lambda _: bar.update())
     for line in summary.lines():
         print(line)
-    for path, image_id in summary.added:
-        print(f"  added      {path}  {image_id}")
-    return 1 if summary.rejected and not summary.added else 0
+    return summary.exit_code
+
+
+def ingest_and_watch(settings: Settings, folders: list[Path], recursive: bool) -> int:
+    """``--watch``: ingest the folders, then keep adding new files until Ctrl-C/SIGTERM."""
+    if not_folders := [str(path) for path in folders if not path.is_dir()]:
+        print(f"pictor: --watch needs folders; not a folder: {', '.join(not_folders)}",
+              file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    watching.stop_on_signals(stop)
+    watching.run(settings, folders, watch=True, recursive=recursive, stop=stop,
+                 report=lambda line: print(line, flush=True))
+    return 0
 
 
 @command("sign")
