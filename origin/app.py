@@ -21,6 +21,7 @@ from origin import auth, delivery, health
 from origin.admin.errors import error_page as admin_error_page
 from origin.admin.routes import admin_routes
 from origin.api import images, openapi, sign
+from origin.middleware import RequestObserver
 from origin.services import Services
 
 log = logging.getLogger("pictor.origin")
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/img/{path:path}", delivery.deliver, methods=["GET", "HEAD"]),
         Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
         Route("/metrics", health.metrics_endpoint, methods=["GET"]),
         Route("/api/status", health.status, methods=["GET"]),
         Route("/api/openapi.json", openapi.openapi, methods=["GET"]),
@@ -53,7 +55,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(auth.ApiCors)],
+        middleware=[Middleware(RequestObserver), Middleware(auth.ApiCors)],
         exception_handlers={PictorError: pictor_error, Exception: unexpected_error},
     )
 

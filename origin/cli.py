@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("list", parents=[common], help="list keys (never their secrets)")
     revoke = keys_sub.add_parser("revoke", parents=[common], help="revoke the key named NAME")
     revoke.add_argument("name", metavar="NAME")
+    from origin import ops_commands  # registers the cache and report handlers too
+
+    ops_commands.add_parsers(sub, common)
     return parser
 
 

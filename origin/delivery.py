@@ -19,6 +19,7 @@ from indexer.config import OutputSettings, SecuritySettings, Settings
 from indexer.errors import BadRequest, Forbidden, NotFound
 from indexer.layout import DataLayout
 from origin import fallback, metrics
+from origin.cache_writes import keep_variant
 from origin.formats import CONTENT_TYPES, EncoderSettings, negotiate
 from origin.geometry import plan
 from origin.options import Options, parse_options
@@ -169,7 +170,7 @@ def _miss(
     services: Services, record: ImageRecord, options: Options, fmt: str, target: Path
 ) -> partial[bytes | None]:
     job = render_job(services.settings, services.layout, record, options, fmt)
-    keep = services.settings.cache.max_bytes > 0
+    keep = keep_variant(services.settings, services.layout)
     return partial(render_once, services.layout, target, partial(render, job), keep)
 
 

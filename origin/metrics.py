@@ -2,16 +2,31 @@
 
 Several Hypercorn worker processes serve requests, so ``pictor serve`` sets
 ``PROMETHEUS_MULTIPROC_DIR`` (inside the data directory) before they start; then
-prometheus-client writes every value to shared files and ``/metrics`` adds them up.
-Without it (tests, a single process) the default in-process registry is used.
+prometheus-client writes every counter, histogram and gauge to shared files and
+``/metrics`` adds them up, whichever worker answers the scrape.  Without it (a single
+process, unit tests) the default in-process registry is used.
+
+Values that are facts about the disk or the database rather than events (cache files
+and bytes, free disk, AI jobs by state) are read at scrape time by
+:class:`ScrapeCollector`, so every worker reports the same truth and nothing needs to
+be kept in sync.
+
+Hits served by Nginx never reach Python: ``pictor_cache_hits_total`` counts only the
+hits the origin itself served (embedded mode, or a file that appeared while a request
+was on its way).  The hit ratio of the whole server comes from the access log
+(``pictor report``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -19,9 +34,18 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from indexer.config import Settings
+from indexer.db import connect
+from indexer.janitor import cache_usage
+from indexer.layout import DataLayout
 
 REQUESTS = Counter(
-    "pictor_requests_total", "HTTP requests by route class and status", ["route", "status"]
+    "pictor_requests_total",
+    "HTTP requests answered by the origin, by route class and status",
+    ["route", "status"],
 )
 RENDERS = Counter("pictor_renders_total", "Variants rendered, by output format", ["format"])
 RENDER_SECONDS = Histogram(
@@ -39,18 +63,76 @@ RENDER_QUEUE = Gauge(
     multiprocess_mode="livesum",
 )
 RENDER_REJECTED = Counter("pictor_render_rejected_total", "Misses refused with 503 (queue full)")
-CACHE_HITS = Counter("pictor_cache_hits_total", "Variants served from disk by the origin")
+CACHE_HITS = Counter(
+    "pictor_cache_hits_total",
+    "Variants served from disk by the origin (Nginx hits are not counted: see pictor report)",
+)
 CACHE_MISSES = Counter("pictor_cache_misses_total", "Variants rendered on request")
+CACHE_WRITES_SKIPPED = Counter(
+    "pictor_cache_writes_skipped_total",
+    "Rendered variants not written to disk, by reason (budget 0, low disk)",
+    ["reason"],
+)
 SIGNATURE_FAILURES = Counter("pictor_signature_failures_total", "Refused signatures")
 UPLOADS = Counter("pictor_uploads_total", "Uploads by result", ["result"])
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text to serve at ``/metrics``."""
+def exposition(settings: Settings) -> tuple[bytes, str]:
+    """The text to serve at ``/metrics`` (blocking: walks the cache; call it in a thread)."""
+    registry = CollectorRegistry()
+    registry.register(ScrapeCollector(settings))
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
-    from prometheus_client import REGISTRY
+    return generate_latest(REGISTRY) + generate_latest(registry), CONTENT_TYPE_LATEST
 
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+class ScrapeCollector(Collector):
+    """Gauges read from the disk and the database at scrape time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.layout = DataLayout.at(settings.data_dir)
+
+    def collect(self) -> Iterator[Metric]:
+        usage = cache_usage(self.layout.cache)
+        yield _gauge("pictor_cache_files", "Variant files in data/cache", usage.files)
+        yield _gauge("pictor_cache_bytes", "Bytes of variant files in data/cache", usage.bytes)
+        yield _gauge(
+            "pictor_cache_budget_bytes", "cache.max_bytes (0 = variants are not kept)",
+            self.settings.cache.max_bytes,
+        )
+        yield _gauge(
+            "pictor_disk_free_bytes", "Free bytes on the data directory's file system",
+            shutil.disk_usage(self.layout.root).free,
+        )
+        yield from self._database_gauges()
+
+    def _database_gauges(self) -> Iterator[Metric]:
+        try:
+            connection = connect(self.layout.database, readonly=True)
+        except sqlite3.Error:
+            return  # /readyz reports an unreachable database; the scrape still works
+        try:
+            images = connection.execute("SELECT count(*) FROM images").fetchone()[0]
+            yield _gauge("pictor_images", "Images in the index", images)
+            jobs = GaugeMetricFamily("pictor_ai_jobs", "AI jobs by state", labels=["state"])
+            for state, count in jobs_by_state(connection).items():
+                jobs.add_metric([state], count)
+            yield jobs
+        finally:
+            connection.close()
+
+
+def jobs_by_state(connection: sqlite3.Connection) -> dict[str, int]:
+    """Counts from the ``jobs`` table (sql/0003_jobs.sql), or nothing before it exists."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(jobs)")}
+    column = next((name for name in ("state", "status") if name in columns), None)
+    if column is None:
+        return {}
+    rows = connection.execute(f"SELECT {column}, count(*) FROM jobs GROUP BY {column}")  # noqa: S608
+    return {str(state): int(count) for state, count in rows}
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)

@@ -25,6 +25,7 @@ from types import FrameType
 
 from indexer.config import Settings
 from indexer.db import open_database
+from indexer.janitor import remove_temp_files
 from indexer.keys import ensure_first_key
 from indexer.layout import DataLayout
 from origin import fallback, nginx
@@ -158,6 +159,14 @@ def hypercorn_argv(settings: Settings, bind: str) -> list[str]:
     ]
 
 
+def janitor_argv(settings: Settings) -> list[str]:
+    """The cache janitor (``pictor cache gc --every N``) is a child of its own rather than a
+    task inside a Hypercorn worker: the workers are identical, so none is naturally the
+    one to run it, and walking a large cache would take the GIL from requests."""
+    every = str(settings.cache.janitor_seconds)
+    return [sys.executable, "-m", "origin.cli", "cache", "gc", "--every", every]
+
+
 def check_nginx_config(layout: DataLayout, conf: Path) -> bool:
     """``nginx -t`` first: a bad configuration is one clear message, not a dead child."""
     result = subprocess.run(nginx.test_command(layout, conf), capture_output=True, text=True)
@@ -224,6 +233,7 @@ def run(
     if first_key:
         print("pictor: first run: created API key 'admin' (every scope), shown once:")
         print(first_key, flush=True)
+    remove_temp_files(layout)  # no renderer runs yet: every temp file is a crash leftover
     env = child_environment(settings, layout, config)
     supervisor = Supervisor()
     supervisor.install_signal_handlers()
@@ -234,5 +244,6 @@ def run(
     else:
         bind = f"{settings.server.host}:{settings.server.port}"
         supervisor.start("origin", hypercorn_argv(settings, bind), env)
+    supervisor.start("janitor", janitor_argv(settings), env)
     announce(settings, with_nginx)
     return supervisor.wait()
