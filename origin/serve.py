@@ -52,10 +52,15 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     stop_signal: int = signal.SIGTERM
+    oneshot: bool = False  # may finish with status 0 (startup ingest) without stopping us
 
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    @property
+    def failed(self) -> bool:
+        return not self.alive and not (self.oneshot and self.process.returncode == 0)
 
     def signal_group(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
@@ -79,14 +84,19 @@ class Supervisor:
         signal.signal(signal.SIGINT, self.request_stop)
 
     def start(
-        self, name: str, argv: list[str], env: dict[str, str], stop_signal: int = signal.SIGTERM
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        stop_signal: int = signal.SIGTERM,
+        oneshot: bool = False,
     ) -> Child:
         # Own process group: a terminal's Ctrl-C reaches only us, and we stop the
         # children in order (Nginx first, so no new request reaches a stopping origin).
         process = subprocess.Popen(
             argv, env=env, process_group=0, preexec_fn=_die_with_parent
         )
-        child = Child(name, process, stop_signal)
+        child = Child(name, process, stop_signal, oneshot)
         self.children.append(child)
         return child
 
@@ -97,7 +107,7 @@ class Supervisor:
         """Block until a signal or a dead child; then stop the rest.  Returns the exit code."""
         failed: Child | None = None
         while not self.stopping and failed is None:
-            failed = next((c for c in self.children if not c.alive), None)
+            failed = next((c for c in self.children if c.failed), None)
             if failed is None:
                 time.sleep(POLL_SECONDS)
         if failed is not None:
@@ -167,6 +177,19 @@ def janitor_argv(settings: Settings) -> list[str]:
     return [sys.executable, "-m", "origin.cli", "cache", "gc", "--every", every]
 
 
+def ingest_argv(folders: list[Path], watch: bool) -> list[str]:
+    """``--ingest DIR [--watch]``: the folder ingest/watcher (indexer.watch) as a child."""
+    flags = ["--watch"] if watch else []
+    return [sys.executable, "-m", "indexer.watch", *flags, *(str(f.resolve()) for f in folders)]
+
+
+def check_ingest_folders(folders: list[Path], watch: bool) -> str | None:
+    if watch and not folders:
+        return "--watch needs at least one --ingest DIR"
+    missing = [str(folder) for folder in folders if not folder.is_dir()]
+    return f"--ingest: not a folder: {', '.join(missing)}" if missing else None
+
+
 def check_nginx_config(layout: DataLayout, conf: Path) -> bool:
     """``nginx -t`` first: a bad configuration is one clear message, not a dead child."""
     result = subprocess.run(nginx.test_command(layout, conf), capture_output=True, text=True)
@@ -223,6 +246,9 @@ def announce(settings: Settings, with_nginx: bool) -> None:
 def run(
     settings: Settings, *, no_nginx: bool, ingest: list[Path], watch: bool, config: str | None
 ) -> int:
+    if (problem := check_ingest_folders(ingest, watch)) is not None:
+        print(f"pictor: {problem}", file=sys.stderr)
+        return 2
     layout = DataLayout.at(settings.data_dir)
     layout.create()
     fallback.check(settings)
@@ -245,5 +271,7 @@ def run(
         bind = f"{settings.server.host}:{settings.server.port}"
         supervisor.start("origin", hypercorn_argv(settings, bind), env)
     supervisor.start("janitor", janitor_argv(settings), env)
+    if ingest:  # without --watch the folder ingest finishes, and the server keeps running
+        supervisor.start("ingest", ingest_argv(ingest, watch), env, oneshot=not watch)
     announce(settings, with_nginx)
     return supervisor.wait()
