@@ -8,14 +8,23 @@ their own (see :func:`origin.admin.guard.writer`).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
 
 from indexer.annotations import Edit, Tag, apply_edit, tags_of
 from indexer.catalog import ImageRecord, get_image
+from indexer.clusters import Cluster, find_clusters
 from indexer.db import transaction
 from indexer.errors import NotFound
-from indexer.ingest import Upload, ingest
+from indexer.layout import DataLayout
+from indexer.removal import remove_image
+from indexer.resolve import KeepResult, dismiss, keep_one
+from origin import health
+from origin.report import build_report, default_logs, since_now
 from origin.services import Services
 
 
@@ -31,12 +40,6 @@ def near_duplicates(
     return []  # until the perceptual-hash index (issue 5) lands
 
 
-@dataclass(frozen=True)
-class Ingested:
-    record: ImageRecord
-    near: list[NearDuplicate]
-
-
 def _unknown(image_id: str) -> NotFound:
     return NotFound(f"unknown image id {image_id[:40]!r}")
 
@@ -50,13 +53,6 @@ def image_with_tags(services: Services, image_id: str) -> tuple[ImageRecord, lis
 
 def near_duplicates_of(services: Services, image_id: str) -> list[NearDuplicate]:
     return near_duplicates(services.db, image_id, services.settings.ingest)
-
-
-def ingest_upload(
-    connection: sqlite3.Connection, services: Services, upload: Upload
-) -> Ingested:
-    record = ingest(connection, services.layout, services.settings, upload)
-    return Ingested(record, near_duplicates(connection, record.id, services.settings.ingest))
 
 
 def _edit(connection: sqlite3.Connection, image_id: str, edit: Edit) -> None:
@@ -99,3 +95,34 @@ def remove_tag(connection: sqlite3.Connection, image_id: str, tag: str) -> None:
 def _require(connection: sqlite3.Connection, image_id: str) -> None:
     if connection.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None:
         raise _unknown(image_id)
+
+
+def delete_image(connection: sqlite3.Connection, layout: DataLayout, image_id: str) -> None:
+    """Rows, original, pyramid and every variant (NotFound when already gone)."""
+    remove_image(connection, layout, image_id)
+
+
+def clusters(services: Services) -> list[Cluster]:
+    return find_clusters(services.db, services.settings.ingest)
+
+
+def keep_one_of(
+    connection: sqlite3.Connection, layout: DataLayout, keeper: str, others: list[str]
+) -> KeepResult:
+    return keep_one(connection, layout, keeper, others)
+
+
+def not_duplicates(connection: sqlite3.Connection, ids: list[str]) -> int:
+    return dismiss(connection, ids)
+
+
+async def status_document(request: Request) -> dict[str, Any]:
+    """Exactly what ``GET /api/status`` answers (its handler builds the document)."""
+    response = await health.status(request)
+    document: dict[str, Any] = json.loads(bytes(response.body))
+    return document
+
+
+def traffic_report(layout: DataLayout, since: str) -> dict[str, Any]:
+    """``pictor report --since`` over Nginx's access logs, as a dict."""
+    return build_report(default_logs(layout.logs), since=since_now(since))

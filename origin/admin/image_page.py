@@ -17,6 +17,7 @@ from indexer.layout import is_image_id
 from origin.admin import gateway
 from origin.admin.guard import action, over_tls, page, reader, run_write, services_of
 from origin.admin.links import focal_crop_urls, preview_url
+from origin.admin.login import safe_next
 from origin.admin.rendering import render
 from origin.admin.urlbuilder import FORMATS, GRAVITIES, build_url
 from origin.api.fields import MAX_ALT, MAX_DESCRIPTION, MAX_TAG_LENGTH, MAX_TITLE, normalize_tag
@@ -141,3 +142,12 @@ async def signed_url(request: Request) -> Response:
         {"url": absolute, "path": built.path, "options": built.options},
         headers={"Cache-Control": "no-store"},
     )
+
+
+@action
+async def delete(request: Request) -> Response:
+    image_id = image_id_of(request)
+    target = (await request.form()).get("next")
+    await run_write(request, gateway.delete_image, services_of(request).layout, image_id)
+    back = safe_next(str(target)) if target else f"/admin?deleted={image_id}"
+    return RedirectResponse(back, status_code=303)

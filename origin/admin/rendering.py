@@ -50,7 +50,26 @@ def human_bytes(count: float) -> str:
     return f"{count:.1f} TB"  # pragma: no cover - the loop always returns
 
 
+def duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h {minutes}m" if days else f"{hours}h {minutes}m {secs}s"
+
+
+def figure(value: Any, kind: str = "") -> str:
+    """A status value for people: ``bytes``, ``duration``, ``ratio`` or a plain count."""
+    if kind == "bytes":
+        return human_bytes(float(value))
+    if kind == "duration":
+        return duration(float(value))
+    if kind == "ratio":
+        return f"{float(value):.1%}"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
 _environment.filters["bytes"] = human_bytes
+_environment.filters["figure"] = figure
 
 
 def render(

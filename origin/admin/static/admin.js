@@ -186,30 +186,7 @@ function setupUpload() {
   });
 }
 
-// ---- Delete (through DELETE /api/images/{id}) --------------------------------------
-function setupDelete() {
-  const button = document.getElementById("delete-image");
-  if (!button) return;
-  const status = document.getElementById("delete-status");
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    const response = await fetch(`/api/images/${button.dataset.id}`, {
-      method: "DELETE",
-      credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrfToken(), Accept: "application/json" },
-    });
-    if (response.status === 204) {
-      window.location.assign(`/admin?deleted=${button.dataset.id}`);
-      return;
-    }
-    const body = await response.json().catch(() => ({}));
-    status.textContent = `Not deleted: ${body.error || response.statusText}`;
-    button.disabled = false;
-  });
-}
-
 document.addEventListener("DOMContentLoaded", () => {
-  setupDelete();
   setupFocalPicker();
   setupUrlBuilder();
   setupUpload();
