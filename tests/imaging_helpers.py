@@ -73,10 +73,12 @@ def swapped_primaries_profile() -> bytes:
     entries = {}
     for index in range(count):
         at = 132 + 12 * index
-        signature = bytes(data[at:at + 4])
+        signature = bytes(data[at : at + 4])
         entries[signature] = at
     red, green = entries[b"rXYZ"], entries[b"gXYZ"]
-    data[red + 4:red + 12], data[green + 4:green + 12] = (
-        data[green + 4:green + 12], data[red + 4:red + 12])
+    data[red + 4 : red + 12], data[green + 4 : green + 12] = (
+        data[green + 4 : green + 12],
+        data[red + 4 : red + 12],
+    )
     data[84:100] = bytes(16)  # clear the profile id: its MD5 no longer matches
     return bytes(data)

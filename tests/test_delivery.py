@@ -38,9 +38,9 @@ def start(serve: ServerFactory, **security: object) -> tuple[Server, dict[str, s
     return with_photos(serve(nginx=False, config={"security": security} if security else None))
 
 
-def module_server(factory: pytest.TempPathFactory, **security: object) -> Iterator[
-    tuple[Server, dict[str, str]]
-]:
+def module_server(
+    factory: pytest.TempPathFactory, **security: object
+) -> Iterator[tuple[Server, dict[str, str]]]:
     config = {"security": security} if security else None
     server = start_server(factory.mktemp("delivery"), nginx=False, config=config)
     try:
@@ -55,8 +55,9 @@ def signed(options: str, target: str, key: str = KEY) -> str:
 
 def renders(server: Server) -> float:
     text = server.get("/metrics").text
-    return sum(float(value) for value in re.findall(r"^pictor_renders_total\{[^}]*\} (\S+)$",
-                                                     text, re.M))
+    return sum(
+        float(value) for value in re.findall(r"^pictor_renders_total\{[^}]*\} (\S+)$", text, re.M)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +139,9 @@ def test_negotiation_picks_png_for_transparent_legacy(
         ("/img/_/fit_inside/{id}.png", "/img/_/-/{id}.png"),
     ],
 )
-def test_non_canonical_redirects(unsigned: tuple[Server, dict[str, str]], path: str,
-                                 location: str) -> None:
+def test_non_canonical_redirects(
+    unsigned: tuple[Server, dict[str, str]], path: str, location: str
+) -> None:
     server, ids = unsigned
     response = server.get(path.format(id=ids[SMALL]) + "?x=1")
     assert response.status_code == 308
@@ -161,8 +163,9 @@ def test_non_canonical_redirects(unsigned: tuple[Server, dict[str, str]], path: 
         ("/img/a/b/c/d.jpg", 400, "malformed"),
     ],
 )
-def test_client_errors(unsigned: tuple[Server, dict[str, str]], path: str, status: int,
-                       names: str) -> None:
+def test_client_errors(
+    unsigned: tuple[Server, dict[str, str]], path: str, status: int, names: str
+) -> None:
     server, ids = unsigned
     response = server.get(path.format(id=ids[SMALL]))
     assert response.status_code == status
@@ -237,8 +240,10 @@ def test_concurrent_identical_misses_render_once(unsigned: tuple[Server, dict[st
 
 
 def test_full_queue_answers_503_with_retry_after(serve: ServerFactory) -> None:
-    server = serve(nginx=False, config={"limits": {"render_threads": 1, "render_queue": 0},
-                                        "server": {"workers": 1}})
+    server = serve(
+        nginx=False,
+        config={"limits": {"render_threads": 1, "render_queue": 0}, "server": {"workers": 1}},
+    )
     ids = ingest_paths(make_settings(server.layout.root), [photo(BIG)])
 
     async def fetch_all() -> list[httpx.Response]:

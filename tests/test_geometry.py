@@ -54,8 +54,15 @@ def test_sizes(options: str, canvas: tuple[int, int], size: tuple[int, int]) -> 
 
 @pytest.mark.parametrize(
     "options",
-    ["w_800", "fit_cover,h_800,w_800", "fit_cover,h_100,w_1000", "fit_contain,h_800,w_800",
-     "fit_cover,h_1000,w_8000", "fit_cover,h_4000,w_2000", "dpr_3,fit_cover,h_77,w_123"],
+    [
+        "w_800",
+        "fit_cover,h_800,w_800",
+        "fit_cover,h_100,w_1000",
+        "fit_contain,h_800,w_800",
+        "fit_cover,h_1000,w_8000",
+        "fit_cover,h_4000,w_2000",
+        "dpr_3,fit_cover,h_77,w_123",
+    ],
 )
 def test_never_distorts(options: str) -> None:
     """The picture's scale is the same on both axes (within rounding of one pixel)."""
@@ -102,7 +109,9 @@ def test_focal_point_centres_the_crop_and_clamps(
     focal: tuple[float, float], crop: tuple[int, int, int, int]
 ) -> None:
     stored = plan(SOURCE, parse_options("fit_cover,g_focal,h_100,w_100"), focal)
-    explicit = plan(SOURCE, parse_options(f"fit_cover,fx_{focal[0]},fy_{focal[1]},h_100,w_100"), None)
+    explicit = plan(
+        SOURCE, parse_options(f"fit_cover,fx_{focal[0]},fy_{focal[1]},h_100,w_100"), None
+    )
     assert stored.crop == pytest.approx(crop)
     assert explicit.crop == pytest.approx(crop)
 

@@ -102,8 +102,15 @@ def test_overlong_option_string_is_refused() -> None:
 
 
 def test_parsed_values() -> None:
-    options = parse_options("bg_ff000080,dpr_2,enlarge_1,fit_cover,fx_0.2,g_ne,h_50,q_low,rot_270,w_100")
+    options = parse_options(
+        "bg_ff000080,dpr_2,enlarge_1,fit_cover,fx_0.2,g_ne,h_50,q_low,rot_270,w_100"
+    )
     assert (options.w, options.h, options.dpr, options.fit) == (100, 50, 2.0, "cover")
     assert options.bg == (255, 0, 0, 128)
     assert options.focal == (0.2, 0.5)
-    assert (options.quality, options.rot, options.enlarge, options.gravity) == ("low", 270, True, "ne")
+    assert (options.quality, options.rot, options.enlarge, options.gravity) == (
+        "low",
+        270,
+        True,
+        "ne",
+    )

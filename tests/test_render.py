@@ -66,8 +66,9 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Library:
     return Library(settings, ingest_paths(settings, [photo(name) for name in names]))
 
 
-def expected_size(source: tuple[int, int], w: int | None, h: int | None, fit: str,
-                  enlarge: bool = False) -> tuple[int, int]:
+def expected_size(
+    source: tuple[int, int], w: int | None, h: int | None, fit: str, enlarge: bool = False
+) -> tuple[int, int]:
     """DESIGN §2, written out independently."""
     sw, sh = source
     if w is None and h is None:
@@ -85,8 +86,18 @@ def expected_size(source: tuple[int, int], w: int | None, h: int | None, fit: st
     return sw, min(sh, math.floor(sw * h / w + 0.5))
 
 
-BOXES = [(800, None), (None, 300), (640, 480), (300, 300), (2000, 100), (50, 2000),
-         (8000, 6000), (5000, 500), (1, 1), (8192, 8192)]
+BOXES = [
+    (800, None),
+    (None, 300),
+    (640, 480),
+    (300, 300),
+    (2000, 100),
+    (50, 2000),
+    (8000, 6000),
+    (5000, 500),
+    (1, 1),
+    (8192, 8192),
+]
 
 
 SIZE_CASES = [
@@ -101,8 +112,9 @@ SIZE_CASES = [
 
 @pytest.mark.parametrize(("fit", "box"), SIZE_CASES, ids=lambda v: str(v))
 @pytest.mark.parametrize("name", [LANDSCAPE, PORTRAIT])
-def test_exact_output_size(library: Library, name: str, fit: str,
-                           box: tuple[int | None, int | None]) -> None:
+def test_exact_output_size(
+    library: Library, name: str, fit: str, box: tuple[int | None, int | None]
+) -> None:
     w, h = box
     tokens = [f"fit_{fit}"] + ([f"w_{w}"] if w else []) + ([f"h_{h}"] if h else [])
     record = library.record(name)
@@ -126,10 +138,12 @@ def test_inside_matches_a_plain_resize(library: Library) -> None:
     assert_looks_like(rendered, reference, max_mean=3.0)
 
 
-@pytest.mark.parametrize("gravity,centering", [("center", (0.5, 0.5)), ("w", (0.0, 0.5)),
-                                                ("e", (1.0, 0.5))])
-def test_cover_matches_pillow_fit(library: Library, gravity: str,
-                                  centering: tuple[float, float]) -> None:
+@pytest.mark.parametrize(
+    "gravity,centering", [("center", (0.5, 0.5)), ("w", (0.0, 0.5)), ("e", (1.0, 0.5))]
+)
+def test_cover_matches_pillow_fit(
+    library: Library, gravity: str, centering: tuple[float, float]
+) -> None:
     """The crop keeps the requested shape and the right part of the picture."""
     original = Image.open(photo(LANDSCAPE)).convert("RGB")
     rendered = library.render(LANDSCAPE, f"fit_cover,g_{gravity},h_300,w_300")
@@ -163,8 +177,9 @@ def test_contain_pads_transparent_by_default_where_alpha_exists(library: Library
 
 
 @pytest.mark.parametrize("orientation", [2, 3, 4, 5, 6, 7, 8])
-def test_exif_orientation_comes_out_upright(library: Library, tmp_path: Path,
-                                            orientation: int) -> None:
+def test_exif_orientation_comes_out_upright(
+    library: Library, tmp_path: Path, orientation: int
+) -> None:
     upright = Image.open(photo("FreshFlower.jpg")).convert("RGB")
     upright.thumbnail((600, 600))
     source = tmp_path / f"oriented-{orientation}.jpg"
@@ -179,8 +194,9 @@ def test_exif_orientation_comes_out_upright(library: Library, tmp_path: Path,
     assert not rendered.getexif()  # metadata stripped
 
 
-@pytest.mark.parametrize(("rot", "flip"), [(90, None), (180, None), (270, None),
-                                           (None, "h"), (None, "v"), (90, "hv")])
+@pytest.mark.parametrize(
+    ("rot", "flip"), [(90, None), (180, None), (270, None), (None, "h"), (None, "v"), (90, "hv")]
+)
 def test_rotate_and_flip(library: Library, rot: int | None, flip: str | None) -> None:
     original = Image.open(photo("FreshFlower.jpg")).convert("RGB")
     tokens = ["w_400"] + ([f"rot_{rot}"] if rot else []) + ([f"flip_{flip}"] if flip else [])
@@ -251,7 +267,9 @@ def test_quality_changes_size(library: Library) -> None:
     record = library.record(LANDSCAPE)
     sizes = []
     for quality in ("q_low", "q_high", "q_20", "q_95"):
-        job = render_job(library.settings, library.layout, record, parse_options(f"{quality},w_600"), "jpg")
+        job = render_job(
+            library.settings, library.layout, record, parse_options(f"{quality},w_600"), "jpg"
+        )
         sizes.append(len(render(job)))
     low, high, q20, q95 = sizes
     assert low < high and q20 < q95
@@ -292,8 +310,15 @@ def test_icc_profile_is_converted_to_srgb(library: Library, tmp_path: Path) -> N
 def test_source_modes(library: Library, tmp_path: Path, mode: str) -> None:
     base = Image.open(photo("FreshFlower.jpg")).convert("RGB").resize((320, 240))
     if mode == "I;16":
-        image = Image.frombytes("I;16", base.size, bytes(
-            b for value in base.convert("L").tobytes() for b in (value * 257).to_bytes(2, "little")))
+        image = Image.frombytes(
+            "I;16",
+            base.size,
+            bytes(
+                b
+                for value in base.convert("L").tobytes()
+                for b in (value * 257).to_bytes(2, "little")
+            ),
+        )
         fmt, name = "PNG", "sixteen.png"
     else:
         image, fmt = base.convert(mode), "TIFF" if mode == "CMYK" else "PNG"
@@ -316,9 +341,13 @@ def test_pyramid_render_equals_full_resolution_render(library: Library) -> None:
     record = library.record(LANDSCAPE)
     assert record.pyramid, "the big photo should have pyramid levels"
     options = parse_options("w_500")
-    from_pyramid = run_pipeline(render_job(library.settings, library.layout, record, options, "png"))
+    from_pyramid = run_pipeline(
+        render_job(library.settings, library.layout, record, options, "png")
+    )
     without = ImageRecord(**{**record.__dict__, "pyramid": ()})
-    from_original = run_pipeline(render_job(library.settings, library.layout, without, options, "png"))
+    from_original = run_pipeline(
+        render_job(library.settings, library.layout, without, options, "png")
+    )
     assert from_pyramid.size == from_original.size
     assert_looks_like(from_pyramid, from_original, max_mean=2.0)
 

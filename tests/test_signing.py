@@ -30,7 +30,11 @@ def test_any_active_key_verifies(case: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     "tamper",
     [
-        lambda c: (c["sig"][:-1] + ("A" if c["sig"][-1] != "A" else "B"), c["options"], c["target"]),
+        lambda c: (
+            c["sig"][:-1] + ("A" if c["sig"][-1] != "A" else "B"),
+            c["options"],
+            c["target"],
+        ),
         lambda c: (c["sig"], c["options"] + ",q_10", c["target"]),
         lambda c: (c["sig"], c["options"], c["target"].replace("0123", "0124", 1)),
         lambda c: (c["sig"].lower(), c["options"], c["target"]),
