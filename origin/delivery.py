@@ -18,7 +18,7 @@ from indexer.catalog import ImageRecord, get_image
 from indexer.config import OutputSettings, SecuritySettings, Settings
 from indexer.errors import BadRequest, Forbidden, NotFound
 from indexer.layout import DataLayout
-from origin import fallback, metrics
+from origin import fallback, metrics, placeholder
 from origin.cache_writes import keep_variant
 from origin.formats import CONTENT_TYPES, EncoderSettings, negotiate
 from origin.geometry import plan
@@ -66,7 +66,12 @@ async def deliver(request: Request) -> Response:
         return file_response(request, target, fmt, {**headers, "X-Cache": "HIT"})
     check_output_size(services, record, options)
     metrics.CACHE_MISSES.inc()
-    data = await services.renderer.run(target, _miss(services, record, options, fmt, target), fmt)
+    job = render_job(services.settings, services.layout, record, options, fmt)
+    work = _miss(services, job, target)
+    early = await placeholder.early_answer(services, request, job, key, work, headers)
+    if early is not None:
+        return early
+    data = await services.renderer.run(target, work, fmt)
     headers["X-Cache"] = "MISS"
     if data is None or target.is_file():
         return file_response(request, target, fmt, headers)
@@ -166,10 +171,7 @@ def quality_for(output: OutputSettings, options: Options) -> int:
     return options.quality
 
 
-def _miss(
-    services: Services, record: ImageRecord, options: Options, fmt: str, target: Path
-) -> partial[bytes | None]:
-    job = render_job(services.settings, services.layout, record, options, fmt)
+def _miss(services: Services, job: RenderJob, target: Path) -> partial[bytes | None]:
     keep = keep_variant(services.settings, services.layout)
     return partial(render_once, services.layout, target, partial(render, job), keep)
 
