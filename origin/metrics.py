@@ -19,10 +19,11 @@ was on its way).  The hit ratio of the whole server comes from the access log
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,9 +37,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
 
 from indexer.config import Settings
 from indexer.db import connect
+from indexer.errors import PictorError
 from indexer.janitor import cache_usage
 from indexer.layout import DataLayout
 
@@ -75,6 +79,31 @@ CACHE_WRITES_SKIPPED = Counter(
 )
 SIGNATURE_FAILURES = Counter("pictor_signature_failures_total", "Refused signatures")
 UPLOADS = Counter("pictor_uploads_total", "Uploads by result", ["result"])
+UPLOAD_RESULTS = {
+    201: "created", 400: "bad_request", 401: "unauthorized", 403: "forbidden",
+    409: "duplicate", 413: "too_large", 415: "unsupported", 422: "unprocessable",
+    503: "overloaded",
+}
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def counts_uploads(handler: Handler) -> Handler:
+    """Decorates the upload endpoint: every call counts once, by result."""
+
+    @functools.wraps(handler)
+    async def counted(request: Request) -> Response:
+        try:
+            response = await handler(request)
+        except PictorError as error:
+            UPLOADS.labels(UPLOAD_RESULTS.get(error.status, "other")).inc()
+            raise
+        except Exception:
+            UPLOADS.labels("error").inc()
+            raise
+        UPLOADS.labels(UPLOAD_RESULTS.get(response.status_code, "other")).inc()
+        return response
+
+    return counted
 
 
 def exposition(settings: Settings) -> tuple[bytes, str]:

@@ -74,7 +74,7 @@ def parse_line(line: str) -> LogEntry | None:
             request_time=float(raw.get("request_time") or 0),
             upstream_time=parse_upstream_time(str(raw.get("upstream_time", ""))),
             referer=str(raw.get("referer", "")),
-            cache=str(raw.get("cache", "")),
+            cache=str(raw.get("cache") or ("HIT" if raw.get("hit") is True else "")),
             request_id=str(raw.get("request_id", "")),
         )
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -152,7 +152,7 @@ class Aggregate:
         self.first = self.first or entry.time
         self.last = entry.time
         self.statuses[entry.status] += 1
-        if entry.cache in ("HIT", "MISS"):
+        if entry.cache in ("HIT", "MISS") and entry.status < 400:  # Nginx tags refusals too
             self.cache[entry.cache] += 1
         if entry.status in WATCHED_STATUSES:
             self.by_status_client[entry.status][entry.client] += 1

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from origin.metrics import jobs_by_state
 from origin.middleware import request_id_from, route_class
 from origin.signing import signed_path
+from tests.api_support import Api, first_run_key, jpeg_bytes
 from tests.conftest import Server, ServerFactory, ingest_paths, make_settings, photo
 
 KEY = "metrics-test-key"
@@ -117,6 +118,22 @@ def test_metric_values_after_a_known_sequence(server: Server, image_id: str) -> 
         assert {name for name, _ in changed} <= {"pictor_requests_total"}
         assert all(dict(labels)["route"] == "metrics" for _, labels in changed)
     assert len(list((server.layout.run / "metrics").glob("counter_*.db"))) >= 2
+
+
+def test_uploads_are_counted_by_result(server: Server) -> None:
+    api = Api(server, first_run_key(server))
+    photo_bytes = jpeg_bytes(3)
+    assert api.upload(photo_bytes).status_code == 201
+    assert api.upload(jpeg_bytes(4)).status_code == 201
+    assert api.upload(photo_bytes).status_code == 409
+    assert api.upload(b"this is not an image at all").status_code == 415
+    anonymous = httpx.post(server.url + "/api/images", files={"file": ("a.jpg", photo_bytes)})
+    assert anonymous.status_code == 401
+    samples = scrape(server)
+    counts = {dict(labels)["result"]: count for (name, labels), count in samples.items()
+              if name == "pictor_uploads_total"}
+    assert counts == {"created": 2, "duplicate": 1, "unsupported": 1, "unauthorized": 1}
+    assert value(samples, "pictor_images") == 2
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,8 @@ def crafted_log() -> list[str]:
     lines.append(entry(230, client="10.0.0.7", uri=IMG.format(w=4000), cache="MISS",
                        upstream="0.500, 2.250", request_id="slowest-one"))
     lines.append(entry(231, client="10.0.0.7", status=503, upstream="0.001", cache=""))
+    # Nginx adds X-Cache: HIT to its own refusals in the hit locations: not a hit.
+    lines.append(entry(232, client="10.4.0.5", status=403, cache="HIT"))
     lines.append("this is not json")
     lines.append('{"time": "yesterday", "status": 200}')
     return lines
@@ -86,14 +88,14 @@ def access_log(tmp_path: Path) -> Path:
 
 def test_report_counts_errors_clients_referers_storms_and_slow_renders(access_log: Path) -> None:
     report = build_report([access_log], storm_threshold=20, top=3)
-    assert report["requests"] == 60 + 30 + 10 + 7 + 4 + 1 + 5 + 2
+    assert report["requests"] == 60 + 30 + 10 + 7 + 4 + 1 + 5 + 3
     assert report["unreadable_lines"] == 2
-    assert report["status_classes"] == {"2xx": 101, "4xx": 17, "5xx": 1}
-    assert report["error_rate_4xx"] == round(17 / 119, 4)
-    assert report["error_rate_5xx"] == round(1 / 119, 4)
+    assert report["status_classes"] == {"2xx": 101, "4xx": 18, "5xx": 1}
+    assert report["error_rate_4xx"] == round(18 / 120, 4)
+    assert report["error_rate_5xx"] == round(1 / 120, 4)
     assert (report["cache_hits"], report["cache_misses"]) == (60, 41)
     assert report["hit_ratio"] == round(60 / 101, 4)
-    assert [tuple(pair) for pair in report["top_clients"]["403"]] == [("10.4.0.3", 7)]
+    assert [tuple(pair) for pair in report["top_clients"]["403"]] == [("10.4.0.3", 7), ("10.4.0.5", 1)]
     assert [tuple(pair) for pair in report["top_clients"]["404"]] == [
         ("10.4.0.4", 4), ("10.4.0.3", 1)]
     assert [tuple(pair) for pair in report["top_clients"]["429"]] == [("10.9.9.9", 5)]
@@ -110,7 +112,7 @@ def test_report_counts_errors_clients_referers_storms_and_slow_renders(access_lo
 
 def test_since_reads_only_the_window(access_log: Path) -> None:
     report = build_report([access_log], since=START + timedelta(seconds=200))
-    assert report["requests"] == 7 + 4 + 1 + 5 + 2
+    assert report["requests"] == 7 + 4 + 1 + 5 + 3
     assert report["from"] == (START + timedelta(seconds=200)).isoformat()
     assert build_report([access_log], since=START + timedelta(days=1))["requests"] == 0
 
@@ -133,7 +135,7 @@ def test_seek_to_lands_before_the_first_line_of_the_window(tmp_path: Path) -> No
 
 def test_table_is_readable(access_log: Path) -> None:
     text = format_table(build_report([access_log], storm_threshold=20))
-    assert "Requests 119" in text
+    assert "Requests 120" in text
     assert "Top clients by 403" in text and "10.4.0.3" in text
     assert "Likely cache-busting" in text and "10.6.6.6" in text
     assert "Slowest renders" in text and "slowest-one" in text
@@ -180,7 +182,7 @@ def test_cli_json_and_table(access_log: Path, tmp_path: Path) -> None:
     result = run_cli("--data", str(data), "--json", "--storm", "25")
     assert result.returncode == 0, result.stderr
     parsed: dict[str, Any] = json.loads(result.stdout)
-    assert parsed["requests"] == 119
+    assert parsed["requests"] == 120
     assert parsed["cache_busting"][0]["client"] == "10.6.6.6"
     table = run_cli("--log", str(access_log))
     assert table.returncode == 0 and "Top clients by 429" in table.stdout

@@ -26,6 +26,7 @@ from indexer.ingest import Upload, ingest
 from indexer.layout import is_image_id
 from indexer.listing import ImageQuery, list_images
 from indexer.removal import remove_image
+from origin import metrics
 from origin.api.bodies import read_json
 from origin.api.fields import normalize_tag, parse_fields
 from origin.api.present import image_location, present_image
@@ -48,6 +49,7 @@ def services_of(request: Request) -> Services:
     return services
 
 
+@metrics.counts_uploads
 async def create(request: Request) -> Response:
     await require(request, "write")
     services = services_of(request)
