@@ -11,6 +11,7 @@ from typing import Any
 
 from indexer.config import ConfigError, Settings, load_settings
 from indexer.errors import PictorError
+from origin.services import parse_presets
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 COMMANDS: dict[str, Handler] = {}
@@ -94,7 +95,9 @@ def settings_for(args: argparse.Namespace) -> Settings:
     if server:
         base = load_settings(getattr(args, "config", None))
         overrides["server"] = base.server.model_copy(update=server)
-    return load_settings(getattr(args, "config", None), **overrides)
+    settings = load_settings(getattr(args, "config", None), **overrides)
+    parse_presets(settings.presets)  # a bad preset stops every command, naming the key
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -123,7 +123,8 @@ def write_toml(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
     for section, values in sections.items():
         lines.append(f"[{section}]")
         for key, value in values.items():
-            lines.append(f"{key} = {_toml_value(value)}")
+            name = key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
+            lines.append(f"{name} = {_toml_value(value)}")
     path.write_text("\n".join(lines) + "\n")
     return path
 
