@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -19,6 +18,7 @@ from indexer.annotations import Edit, Tag, apply_edit, tags_of
 from indexer.catalog import ImageRecord, get_image
 from indexer.clusters import Cluster, find_clusters
 from indexer.db import transaction
+from indexer.duplicates import NearDuplicate, near_duplicates
 from indexer.errors import NotFound
 from indexer.layout import DataLayout
 from indexer.removal import remove_image
@@ -26,18 +26,6 @@ from indexer.resolve import KeepResult, dismiss, keep_one
 from origin import health
 from origin.report import build_report, default_logs, since_now
 from origin.services import Services
-
-
-@dataclass(frozen=True)
-class NearDuplicate:
-    id: str
-    distance: int
-
-
-def near_duplicates(
-    connection: sqlite3.Connection, image_id: str, settings: object
-) -> list[NearDuplicate]:
-    return []  # until the perceptual-hash index (issue 5) lands
 
 
 def _unknown(image_id: str) -> NotFound:
