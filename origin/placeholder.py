@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from starlette.responses import FileResponse, Response
 
 from indexer.pyramid import level_name
 from origin.animation import is_animated
-from origin.formats import CONTENT_TYPES, encode
+from origin.formats import CONTENT_TYPES
 from origin.pipeline import PIPELINE, Context, RenderJob, load, prepare
 from origin.services import Services
 from origin.variants import VariantKey, variant_path
@@ -49,7 +50,7 @@ log = logging.getLogger("pictor.placeholder")
 DECODE_MS = {"jpeg": 6.0, "png": 25.0, "webp": 15.0, "gif": 15.0, "avif": 40.0}
 DECODE_MS_OTHER = 30.0
 ENCODE_MS = {"jpg": 25.0, "png": 120.0, "webp": 125.0, "avif": 185.0, "gif": 60.0}
-FACE_MS = 40.0  # Haar cascade on a 480 px copy
+FACE_MS = 40.0  # Haar cascade on a 360 px copy
 MAXB_ENCODES = 8  # a bisection over quality 1..100
 PREVIEW_QUALITY = 60
 SIBLINGS = ("jpg", "png", "auto.jpg", "auto.png")
@@ -129,22 +130,30 @@ def ready_sibling(target: Path, key: VariantKey, accept: str) -> tuple[Path, str
 
 
 def render_preview(job: RenderJob) -> tuple[bytes, str]:
-    """The variant's picture from the nearest pyramid level, as a fast JPEG (or PNG)."""
+    """The variant's geometry and options from a pyramid level, fast: the nearest level
+    at or below the needed size (a placeholder may be a little soft), bilinear
+    resampling, and a plain JPEG (PNG when transparent) without the extra passes."""
+    job = replace(job, options=replace(job.options, resample="bilinear"))
     ctx = prepare(job)
     _load_nearest_level(ctx)
     for step in PIPELINE:
         if step is not load:
             step(ctx)
-    fmt = "png" if ctx.image.mode == "RGBA" else "jpg"
-    preview = replace(job.encoder, quality=min(job.encoder.quality, PREVIEW_QUALITY))
-    return encode(ctx.image, fmt, preview), fmt
+    buffer = io.BytesIO()
+    ctx.image.info = {}  # metadata stripped, as in every variant
+    if ctx.image.mode == "RGBA":
+        ctx.image.save(buffer, "PNG", compress_level=1)
+        return buffer.getvalue(), "png"
+    ctx.image.convert("RGB").save(buffer, "JPEG", quality=PREVIEW_QUALITY)
+    return buffer.getvalue(), "jpg"
 
 
 def _load_nearest_level(ctx: Context) -> None:
     record = ctx.job.record
     needed = ctx.geometry.scale * max(record.width, record.height)
-    big_enough = [edge for edge in sorted(record.pyramid) if edge >= needed]
-    edge = big_enough[0] if big_enough else max(record.pyramid)
+    levels = sorted(record.pyramid)
+    below = [edge for edge in levels if edge <= needed]
+    edge = below[-1] if below else levels[0]
     with Image.open(ctx.job.pyramid_dir / level_name(edge, record.has_alpha)) as level:
         level.load()
         ctx.image = level.copy()

@@ -26,7 +26,9 @@ import numpy.typing as npt
 from PIL import Image, ImageFilter
 
 SMART_EDGE = 256  # long edge of the saliency map
-FACE_EDGE = 480  # long edge the face detector looks at
+FACE_EDGE = 360  # long edge the face detector looks at
+FACE_MIN = 0.06  # smallest face searched for, fraction of that edge (tiny faces don't steer)
+FACE_SCALE_STEP = 1.2  # detector pyramid step: 1.2 finds the same faces as 1.1 at ~half cost
 NEAR_TIE = 0.98  # windows scoring this close to the best count as ties
 SATURATION_WEIGHT = 0.5
 FACE_CASCADE = "haarcascade_frontalface_default.xml"
@@ -94,9 +96,9 @@ def best_window(weights: FloatArray, window: tuple[int, int]) -> tuple[int, int]
 def detect_faces(image: Image.Image) -> list[Face]:
     """Faces in ``image``'s own pixel coordinates, largest first."""
     small = _reduced(image, FACE_EDGE).convert("L")
-    side = max(20, round(max(small.size) * 0.04))
+    side = max(20, round(max(small.size) * FACE_MIN))
     found = _cascade().detectMultiScale(
-        np.asarray(small), scaleFactor=1.1, minNeighbors=5, minSize=(side, side)
+        np.asarray(small), scaleFactor=FACE_SCALE_STEP, minNeighbors=5, minSize=(side, side)
     )
     factor = image.width / small.width
     faces: list[Face] = [
