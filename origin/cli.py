@@ -96,7 +96,8 @@ def settings_for(args: argparse.Namespace) -> Settings:
         base = load_settings(getattr(args, "config", None))
         overrides["server"] = base.server.model_copy(update=server)
     settings = load_settings(getattr(args, "config", None), **overrides)
-    parse_presets(settings.presets)  # a bad preset stops every command, naming the key
+    # a bad preset stops every command, naming the key
+    parse_presets(settings.presets, settings.watermarks)
     return settings
 
 

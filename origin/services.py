@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from indexer.config import ConfigError, Settings
@@ -32,7 +33,7 @@ class Services:
             layout=layout,
             db=open_database(layout.database),
             renderer=Renderer(settings.limits.render_threads, settings.limits.render_queue),
-            presets=parse_presets(settings.presets),
+            presets=parse_presets(settings.presets, settings.watermarks),
         )
 
     def close(self) -> None:
@@ -40,12 +41,20 @@ class Services:
         self.db.close()
 
 
-def parse_presets(presets: dict[str, str]) -> dict[str, Options]:
-    """Validate preset option strings at startup; a bad one names its key."""
+def parse_presets(
+    presets: dict[str, str], watermarks: Collection[str] | None = None
+) -> dict[str, Options]:
+    """Validate preset option strings at startup; a bad one names its key.  With
+    ``watermarks`` (the configured names), a preset's ``wm`` must be one of them."""
     parsed = {}
     for name, text in presets.items():
         try:
             parsed[name] = parse_options(text)
         except BadRequest as error:
             raise ConfigError(f"invalid configuration key presets.{name}: {error.public}") from None
+        mark = parsed[name].wm
+        if watermarks is not None and mark is not None and mark not in watermarks:
+            raise ConfigError(
+                f"invalid configuration key presets.{name}: unknown watermark {mark!r}"
+            )
     return parsed

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from indexer.catalog import get_image
-from indexer.config import Settings
+from indexer.config import ConfigError, Settings
 from indexer.db import open_database
 from indexer.errors import BadRequest, Unprocessable
 from indexer.layout import DataLayout
@@ -29,6 +29,7 @@ from origin.bytebudget import encode_within
 from origin.delivery import render_job
 from origin.options import parse_options
 from origin.pipeline import render
+from origin.services import parse_presets
 from tests.conftest import ServerFactory, ingest_paths, make_settings, photo
 
 GREY = (128, 128, 128)
@@ -367,6 +368,12 @@ def test_watermark_is_never_enlarged_and_never_grows_the_output(library: Library
 def test_unknown_watermark_is_400_naming_it(library: Library) -> None:
     with pytest.raises(BadRequest, match="'nosuch'"):
         library.render("grey.png", "wm_nosuch")
+
+
+def test_preset_naming_an_unknown_watermark_stops_startup() -> None:
+    with pytest.raises(ConfigError, match=r"presets\.stamped: unknown watermark 'nosuch'"):
+        parse_presets({"stamped": "w_100,wm_nosuch"}, ["red"])
+    assert parse_presets({"stamped": "w_100,wm_red"}, ["red"])["stamped"].wm == "red"
 
 
 # --- text -----------------------------------------------------------------------------------
