@@ -85,8 +85,13 @@ def label_set(
     connection.execute(
         "INSERT OR REPLACE INTO label_embeddings (cache_key, model, labels, dim, vectors)"
         " VALUES (?, ?, ?, ?, ?)",
-        (key, encoder.identity, json.dumps(vocabulary.names), matrix.shape[1],
-         embeddings.to_blob(matrix)),
+        (
+            key,
+            encoder.identity,
+            json.dumps(vocabulary.names),
+            matrix.shape[1],
+            embeddings.to_blob(matrix),
+        ),
     )
     return LabelSet(vocabulary, matrix)
 

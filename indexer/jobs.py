@@ -71,8 +71,7 @@ def fail(
     delay = retry_seconds * 2 ** (job.attempts - 1)
     with transaction(connection):
         connection.execute(
-            "UPDATE jobs SET state = ?, run_after = ?, last_error = ?, updated_at = ?"
-            " WHERE id = ?",
+            "UPDATE jobs SET state = ?, run_after = ?, last_error = ?, updated_at = ? WHERE id = ?",
             (state, now + delay, error[:MAX_ERROR_LENGTH], now, job.id),
         )
     return state
@@ -107,8 +106,7 @@ def enqueue_missing(connection: sqlite3.Connection, model: str) -> int:
 def retry_failed(connection: sqlite3.Connection) -> int:
     with transaction(connection):
         cursor = connection.execute(
-            "UPDATE jobs SET state = 'pending', attempts = 0, run_after = 0"
-            " WHERE state = 'failed'"
+            "UPDATE jobs SET state = 'pending', attempts = 0, run_after = 0 WHERE state = 'failed'"
         )
     return cursor.rowcount
 

@@ -130,6 +130,7 @@ class Worker:
             self.loop(engine)
         finally:
             server.shutdown()
+            server.server_close()
             ai_service.socket_path(self.layout).unlink(missing_ok=True)
             self.report("stopped", "the worker was stopped", engine.model.identity)
         return 0

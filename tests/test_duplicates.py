@@ -114,13 +114,19 @@ def test_close_pairs_scans_the_upper_triangle_in_blocks(monkeypatch: pytest.Monk
     monkeypatch.setattr("indexer.duplicates._BLOCK_ELEMENTS", 8)  # force many small blocks
     base = np.array([0, 0b1111, 0, -1, 0b111], np.int64)
     pairs = close_pairs(base, base, 3, 3)
-    assert sorted((p.a, p.b, p.distance) for p in pairs) == [(0, 2, 0), (0, 4, 3), (1, 4, 1), (2, 4, 3)]
+    assert sorted((p.a, p.b, p.distance) for p in pairs) == [
+        (0, 2, 0),
+        (0, 4, 3),
+        (1, 4, 1),
+        (2, 4, 3),
+    ]
 
 
 def test_search_takes_the_best_orientation_and_sorts_nearest_first() -> None:
     index = HashIndex()
-    index.load_arrays(["far", "near", "exact"], np.array([-1, 0b11, 0], np.int64),
-                      np.array([0, 0, 0], np.int64))
+    index.load_arrays(
+        ["far", "near", "exact"], np.array([-1, 0b11, 0], np.int64), np.array([0, 0, 0], np.int64)
+    )
     matches = index.search([(0b1111 << 8, 0), (0, 0)], 4, 0)
     assert [(m.image_id, m.phash_distance) for m in matches] == [("exact", 0), ("near", 2)]
 
@@ -131,7 +137,10 @@ def test_search_takes_the_best_orientation_and_sorts_nearest_first() -> None:
 @pytest.mark.parametrize("edit", sorted(EDITS))
 @pytest.mark.parametrize("name", PHOTOS)
 def test_edited_copy_matches_its_original(
-    name: str, edit: str, pictures: dict[str, Image.Image], corpus_hashes: dict[str, tuple[int, int]]
+    name: str,
+    edit: str,
+    pictures: dict[str, Image.Image],
+    corpus_hashes: dict[str, tuple[int, int]],
 ) -> None:
     settings = IngestSettings()
     phash, dhash = corpus_hashes[name]
@@ -151,18 +160,20 @@ def test_different_corpus_photos_never_match(corpus_hashes: dict[str, tuple[int,
     )
     for name in names:
         matches = index.search(
-            [corpus_hashes[name]], settings.near_duplicate_threshold,
+            [corpus_hashes[name]],
+            settings.near_duplicate_threshold,
             settings.near_duplicate_dhash_threshold,
         )
         assert [m.image_id for m in matches] == [name]
     closest = min(
-        distance(corpus_hashes[a][0], corpus_hashes[b][0])
-        for a in names for b in names if a < b
+        distance(corpus_hashes[a][0], corpus_hashes[b][0]) for a in names for b in names if a < b
     )
     assert closest > settings.near_duplicate_threshold + 4  # a real margin, not luck
 
 
-def test_rotated_copy_matches_only_through_the_orientations(pictures: dict[str, Image.Image]) -> None:
+def test_rotated_copy_matches_only_through_the_orientations(
+    pictures: dict[str, Image.Image],
+) -> None:
     picture = pictures["Dune.jpg"]
     original = perceptual_hashes(picture)
     rotated = picture.transpose(Image.Transpose.ROTATE_90)
@@ -296,8 +307,13 @@ def clustered(
     wine = pictures["Wine_by_Jakkub_Mede.jpg"]
     stripes = pictures["Stripes.png"]
     return {
-        "wine_small": _ingest(library, EDITS["resized to 25%"](wine), "wine-small.jpg",
-                              title="Wine", alt="Two glasses of red wine"),
+        "wine_small": _ingest(
+            library,
+            EDITS["resized to 25%"](wine),
+            "wine-small.jpg",
+            title="Wine",
+            alt="Two glasses of red wine",
+        ),
         "wine": _ingest(library, wine, "wine.jpg"),
         "wine_bright": _ingest(library, EDITS["brightened 30%"](wine), "wine-bright.jpg"),
         "stripes": _ingest(library, stripes, "stripes.jpg"),
@@ -313,10 +329,16 @@ def test_clusters_group_copies_and_suggest_the_biggest_as_keeper(
     clusters = find_clusters(connection, settings.ingest)
     assert len(clusters) == 2
     wine, stripes = clusters
-    assert {m.id for m in wine.members} == {clustered[k] for k in ("wine", "wine_small", "wine_bright")}
+    assert {m.id for m in wine.members} == {
+        clustered[k] for k in ("wine", "wine_small", "wine_bright")
+    }
     assert wine.members[0].id == wine.keeper
     # Same pixels for original and brightened copy: the bigger file is the keeper.
-    full = [m for m in wine.members if m.width * m.height == max(x.width * x.height for x in wine.members)]
+    full = [
+        m
+        for m in wine.members
+        if m.width * m.height == max(x.width * x.height for x in wine.members)
+    ]
     assert wine.keeper == max(full, key=lambda m: m.bytes).id
     small = next(m for m in wine.members if m.id == clustered["wine_small"])
     assert small.metadata == 2  # title and alt
@@ -333,7 +355,9 @@ def test_dismissed_cluster_is_never_proposed_again(
     assert dismiss(connection, [clustered["stripes"], clustered["stripes_crop"]]) == 1
     clusters = find_clusters(connection, settings.ingest)
     assert [len(c.members) for c in clusters] == [3]
-    assert clustered["stripes_crop"] not in {d.id for d in near_duplicates(connection, clustered["stripes"])}
+    assert clustered["stripes_crop"] not in {
+        d.id for d in near_duplicates(connection, clustered["stripes"])
+    }
     assert near_duplicates(connection, clustered["wine"])  # other pairs unaffected
 
 
@@ -345,14 +369,22 @@ def test_keep_one_merges_tags_and_text_then_deletes_the_rest(
     with transaction(connection):
         connection.executemany(
             "INSERT INTO tags (image_id, tag, source, score) VALUES (?, ?, ?, ?)",
-            [(keeper, "wine", "ai", 0.3), (keeper, "glass", "ai", 0.25),
-             (small, "wine", "human", None), (bright, "glass", "ai", 0.4),
-             (bright, "dinner", "ai", 0.28)],
+            [
+                (keeper, "wine", "ai", 0.3),
+                (keeper, "glass", "ai", 0.25),
+                (small, "wine", "human", None),
+                (bright, "glass", "ai", 0.4),
+                (bright, "dinner", "ai", 0.28),
+            ],
         )
     result = keep_one(connection, layout, keeper, [small, bright, keeper])
     assert result.removed == (small, bright)
-    tags = {row[0]: (row[1], row[2]) for row in connection.execute(
-        "SELECT tag, source, score FROM tags WHERE image_id = ?", (keeper,))}
+    tags = {
+        row[0]: (row[1], row[2])
+        for row in connection.execute(
+            "SELECT tag, source, score FROM tags WHERE image_id = ?", (keeper,)
+        )
+    }
     assert tags == {"wine": ("human", None), "glass": ("ai", 0.4), "dinner": ("ai", 0.28)}
     row = connection.execute("SELECT title, alt FROM images WHERE id = ?", (keeper,)).fetchone()
     assert tuple(row) == ("Wine", "Two glasses of red wine")
@@ -364,7 +396,8 @@ def test_keep_one_merges_tags_and_text_then_deletes_the_rest(
     assert layout.original(keeper).exists()
     found = connection.execute(
         "SELECT i.id FROM images_fts f JOIN search_documents d ON d.doc_id = f.rowid"
-        " JOIN images i ON i.id = d.image_id WHERE images_fts MATCH 'dinner'").fetchall()
+        " JOIN images i ON i.id = d.image_id WHERE images_fts MATCH 'dinner'"
+    ).fetchall()
     assert [r[0] for r in found] == [keeper]  # merged tags are searchable
 
 
@@ -388,8 +421,10 @@ def test_keep_one_rejects_bad_requests(
         keep_one(library[0], library[1], keeper, remove)
 
 
-@pytest.mark.parametrize(("ids", "error"), [([], BadRequest), (["a" * 20] * 2, BadRequest),
-                                            (["a" * 20, "b" * 20], NotFound)])
+@pytest.mark.parametrize(
+    ("ids", "error"),
+    [([], BadRequest), (["a" * 20] * 2, BadRequest), (["a" * 20, "b" * 20], NotFound)],
+)
 def test_dismiss_rejects_bad_requests(
     library: tuple[sqlite3.Connection, DataLayout, Settings], ids: list[str], error: type[Exception]
 ) -> None:

@@ -72,7 +72,10 @@ def load_vocabulary(path: Path | None = None) -> Vocabulary:
 
 
 def _category(
-    name: str, spec: dict[str, Any], mass_nouns: frozenset[str], offsets: dict[str, float],
+    name: str,
+    spec: dict[str, Any],
+    mass_nouns: frozenset[str],
+    offsets: dict[str, float],
     source: Path,
 ) -> list[Label]:
     role = spec.get("role", "other")

@@ -1,0 +1,253 @@
+"""Full-text search: FTS5 kept in sync by triggers, bm25 column weights, hostile query
+strings, and the hybrid (reciprocal-rank fusion) merge.  HTTP tests are at the end."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from indexer.annotations import Edit, apply_edit
+from indexer.catalog import ImageRecord, insert_image
+from indexer.db import open_database, transaction
+from indexer.errors import BadRequest
+from indexer.search import (
+    Hit,
+    exact_tag_matches,
+    fts_query,
+    hybrid,
+    reciprocal_rank_fusion,
+    text_search,
+    words,
+)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    with closing(open_database(tmp_path / "pictor.db")) as connection:
+        yield connection
+
+
+def add(
+    connection: sqlite3.Connection, name: str, *, tags: tuple[str, ...] = (), **text: str
+) -> str:
+    image_id = name.encode().hex()[:20].ljust(20, "0")
+    record = ImageRecord(
+        id=image_id,
+        sha256=image_id * 3,
+        bytes=1,
+        width=1,
+        height=1,
+        format="jpeg",
+        has_alpha=False,
+        filename=text.pop("filename", f"{name}.jpg"),
+        **text,
+    )
+    insert_image(connection, record)
+    if tags:
+        apply_edit(connection, image_id, Edit(tags=tags))
+    return image_id
+
+
+def ids(hits: list[Hit]) -> list[str]:
+    return [hit.image_id for hit in hits]
+
+
+def check_index(connection: sqlite3.Connection) -> None:
+    connection.execute("INSERT INTO images_fts (images_fts) VALUES ('integrity-check')")
+
+
+# ---------------------------------------------------------------- query building
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sunset beach", [("sunset", False), ("beach", False)]),
+        ("flow*", [("flow", True)]),
+        (
+            '"quoted" AND (x OR y)',
+            [("quoted", False), ("AND", False), ("x", False), ("OR", False), ("y", False)],
+        ),
+        (
+            "title:cat -dog ^bird",
+            [("title", False), ("cat", False), ("dog", False), ("bird", False)],
+        ),
+        ("Café ñandú", [("Café", False), ("ñandú", False)]),
+        ("Cafe\u0301", [("Café", False)]),  # decomposed accent is composed first
+        ("東京タワー", [("東京タワー", False)]),
+        ("___ ... !!! 🌅", []),
+        ("* ** *x", [("x", False)]),
+    ],
+)
+def test_words_are_cut_from_any_input(text: str, expected: list[tuple[str, bool]]) -> None:
+    assert words(text) == expected
+
+
+def test_queries_are_bounded() -> None:
+    assert len(words("word " * 100)) == 16
+    assert len(words("x" * 1000)[0][0]) == 64
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\x00", "!!!", "*", '"', "🌅🌅", "___"])
+def test_nothing_searchable_is_a_bad_request(text: str) -> None:
+    with pytest.raises(BadRequest, match="at least one word"):
+        fts_query(text)
+
+
+# ---------------------------------------------------------------- ranking and sync
+
+
+def test_bm25_ranks_tags_over_alt_over_the_rest(db: sqlite3.Connection) -> None:
+    in_filename = add(db, "f", filename="sunset-0001.jpg")
+    in_description = add(db, "d", description="We stayed until the sunset was over")
+    in_title = add(db, "t", title="Sunset")
+    in_alt = add(db, "a", alt="A sunset over the sea")
+    in_tags = add(db, "g", tags=("sunset",))
+    add(db, "n", title="Sunrise", tags=("beach",))
+    hits = text_search(db, "sunset", 10)
+    assert ids(hits)[:3] == [in_tags, in_alt, in_title]
+    assert set(ids(hits)[3:]) == {in_description, in_filename}
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert ids(text_search(db, "sunset", 2)) == [in_tags, in_alt]
+
+
+def test_diacritics_stemming_prefixes_and_unicode(db: sqlite3.Connection) -> None:
+    cafe = add(db, "c", title="Café de Flore")
+    runner = add(db, "r", alt="A woman running along the river")
+    flowers = add(db, "f", tags=("flowers", "meadow"))
+    tokyo = add(db, "t", title="東京タワー at night")
+    assert ids(text_search(db, "cafe", 10)) == [cafe]
+    assert ids(text_search(db, "CAFÉ", 10)) == [cafe]
+    assert ids(text_search(db, "runs", 10)) == [runner]  # porter: run
+    assert ids(text_search(db, "flow*", 10)) == [flowers]
+    assert ids(text_search(db, "flow", 10)) == []  # no prefix without the star
+    assert ids(text_search(db, "東京タワー", 10)) == [tokyo]
+    assert ids(text_search(db, "woman river", 10)) == [runner]  # words are ANDed
+    assert ids(text_search(db, "woman meadow", 10)) == []
+
+
+def test_index_follows_edits_tags_and_deletes(db: sqlite3.Connection) -> None:
+    image = add(db, "x", title="Old harbour", tags=("boat",))
+    assert ids(text_search(db, "boat", 10)) == [image]
+    apply_edit(db, image, Edit(title="New lighthouse", tags=("lighthouse", "coast")))
+    assert ids(text_search(db, "harbour", 10)) == []
+    assert ids(text_search(db, "boat", 10)) == []
+    assert ids(text_search(db, "coast", 10)) == [image]
+    with transaction(db):  # an AI tag, as the worker writes it
+        db.execute(
+            "INSERT INTO tags (image_id, tag, source, score) VALUES (?, 'red sky', 'ai', 0.3)",
+            (image,),
+        )
+    assert ids(text_search(db, "red sky", 10)) == [image]
+    with transaction(db):
+        db.execute(
+            "UPDATE tags SET tag = 'grey sky' WHERE image_id = ? AND tag = 'red sky'", (image,)
+        )
+    assert ids(text_search(db, "red", 10)) == []
+    assert ids(text_search(db, "grey", 10)) == [image]
+    check_index(db)
+    with transaction(db):
+        db.execute("DELETE FROM images WHERE id = ?", (image,))
+    assert ids(text_search(db, "lighthouse", 10)) == []
+    assert db.execute("SELECT count(*) FROM search_documents").fetchone()[0] == 0
+    check_index(db)
+
+
+# (input, what it finds): True = the sunset image, False = nothing, None = 400 (no word).
+HOSTILE = [
+    ('"', None),
+    ('""', None),
+    ("'", None),
+    ("*", None),
+    ("()", None),
+    ('sunset"', True),
+    ('"sunset', True),
+    ("'sunset'", True),
+    ("(sunset", True),
+    ("sunset)", True),
+    ("-sunset", True),
+    ("+sunset", True),
+    ("^sunset", True),
+    ("sunset\\", True),
+    ("%sunset%", True),
+    ("sunset*", True),
+    ("*sunset", True),
+    ("sunset AND", False),
+    ("AND", False),
+    ("OR", False),
+    ("NOT sunset", False),
+    ("NEAR(sunset beach, 2)", False),
+    ("sun*set", False),
+    ("title:sunset", False),
+    ("{title}: sunset", False),
+    ("'; DROP TABLE images;--", False),
+    ("sunset\x00beach", True),
+    ("sunset\nbeach", True),
+    ("🌅 sunset", True),
+    ("s" * 5000, False),
+    ("sunset " * 200, True),
+    ("\u202esunset", True),
+    ("sunset\u0301", True),
+    ("sunset_beach", False),
+]
+
+
+@pytest.mark.parametrize(("text", "finds"), HOSTILE)
+def test_hostile_queries_never_break_the_syntax(
+    db: sqlite3.Connection, text: str, finds: bool | None
+) -> None:
+    sunset = add(db, "s", tags=("sunset",), title="Beach")
+    if finds is None:
+        with pytest.raises(BadRequest):
+            text_search(db, text, 10)
+        return
+    hits = text_search(db, text, 10)  # never sqlite3.OperationalError
+    assert ids(hits) == ([sunset] if finds else [])
+    assert db.execute("SELECT count(*) FROM images").fetchone()[0] == 1
+
+
+def test_exact_tag_matches_put_human_tags_first(db: sqlite3.Connection) -> None:
+    human = add(db, "h", tags=("red sky",))
+    ai_low, ai_high = add(db, "l"), add(db, "i")
+    with transaction(db):
+        db.executemany(
+            "INSERT INTO tags (image_id, tag, source, score) VALUES (?, 'red sky', 'ai', ?)",
+            [(ai_low, 0.21), (ai_high, 0.31)],
+        )
+    assert exact_tag_matches(db, "  Red   SKY ", 10) == [human, ai_high, ai_low]
+    assert exact_tag_matches(db, "red", 10) == []
+
+
+# ---------------------------------------------------------------- hybrid merge
+
+
+def test_reciprocal_rank_fusion_adds_reciprocal_ranks() -> None:
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "a"]], k=1)
+    assert [(h.image_id, round(h.score, 4)) for h in fused] == [
+        ("a", round(1 / 2 + 1 / 3, 4)),
+        ("c", round(1 / 4 + 1 / 2, 4)),
+        ("b", round(1 / 3, 4)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "semantic", "exact", "limit", "expected"),
+    [
+        (["a", "b"], ["c", "d"], [], 10, ["a", "c", "b", "d"]),  # ties: alphabetical
+        (["a", "b"], ["b", "a"], [], 10, ["a", "b"]),
+        (["a", "b", "c"], ["b", "c"], [], 10, ["b", "c", "a"]),  # both lists beat one
+        (["a", "b"], ["c"], ["d", "b"], 10, ["b", "d", "a", "c"]),  # exact tags first
+        (["a", "b"], ["c", "d"], [], 3, ["a", "c", "b"]),
+        ([], [], [], 10, []),
+        ([], ["x", "y"], [], 10, ["x", "y"]),  # semantic only (no word matched)
+    ],
+)
+def test_hybrid_puts_exact_tag_matches_first_then_fuses(
+    text: list[str], semantic: list[str], exact: list[str], limit: int, expected: list[str]
+) -> None:
+    merged = hybrid([Hit(i, 1.0) for i in text], [Hit(i, 0.5) for i in semantic], exact, limit)
+    assert ids(merged) == expected
