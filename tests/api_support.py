@@ -7,12 +7,15 @@ import io
 import re
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from PIL import Image
 
+from indexer.db import open_database
+from indexer.keys import create_key
 from tests.conftest import CORPUS, Server, clean_environment
 
 KEY_PATTERN = re.compile(r"^pk_[A-Za-z0-9_-]{43}$", re.M)
@@ -29,12 +32,18 @@ class Api:
     def url(self) -> str:
         return self.server.url
 
-    def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {key or self.admin}"} if key != "" else {}
-        return self.server.client(headers=headers, **kwargs)
+    def client(
+        self, key: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Client:
+        """A client sending ``key`` (default: the admin key) as its bearer token."""
+        auth = {"Authorization": f"Bearer {key or self.admin}"}
+        return self.server.client(headers={**auth, **(headers or {})}, **kwargs)
 
     def key(self, name: str, scopes: str, *origins: str) -> str:
-        return pictor_keys_create(self.server, name, scopes, origins)
+        """A new key, written straight into the server's database (``pictor keys
+        create`` itself is tested in test_keys.py; a subprocess per key is slow)."""
+        with closing(open_database(self.server.layout.database)) as connection:
+            return create_key(connection, name, [scopes], origins)[1]
 
     def upload(self, data: bytes, name: str = "photo.jpg", **fields: str) -> httpx.Response:
         with self.client() as client:

@@ -74,17 +74,19 @@ def test_multipart_upload_answers_201_with_metadata_location_and_urls(api: Api) 
         assert abs(got - want) <= 4
 
 
-def test_raw_body_upload_takes_fields_from_the_query(api: Api) -> None:
+def test_raw_body_upload_is_detected_by_content(api: Api) -> None:
     data = png_bytes(2)
     with api.client() as client:
-        response = client.post("/api/images?title=Raw&tags=one,two&focal=0.5,0.1",
-                               content=data, headers={"Content-Type": "image/png"})
-    assert response.status_code == 201, response.text
-    body = response.json()
-    assert (body["format"], body["title"], body["width"], body["height"]) == (
-        "png", "Raw", 200, 150)
-    assert [tag["tag"] for tag in body["tags"]] == ["one", "two"]
-    assert body["focal"] == {"x": 0.5, "y": 0.1} and body["filename"] == ""
+        response = client.post("/api/images", content=data,
+                               headers={"Content-Type": "application/octet-stream"})
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert (body["format"], body["width"], body["height"]) == ("png", 200, 150)
+        assert body["filename"] == "" and body["tags"] == [] and body["title"] == ""
+        # Fields travel in a multipart body, never in the query string.
+        refused = client.post("/api/images?title=x", content=png_bytes(3))
+        assert refused.status_code == 400
+        assert "unknown query parameter 'title'" in refused.json()["error"]
 
 
 def test_get_shows_the_stored_image_and_404s_unknown_ids(api: Api) -> None:
@@ -108,8 +110,9 @@ def test_list_pages_with_a_cursor_and_filters(tmp_path_factory: pytest.TempPathF
                                   tags="even" if seed % 2 == 0 else "odd")
             ids.append(response.json()["id"])
         with api.client() as client:
-            raw = client.post("/api/images?tags=odd,pixel_art", content=png_bytes(20)).json()
-            ids.append(raw["id"])
+            png = client.post("/api/images", data={"tags": "odd,pixel_art"},
+                              files={"file": ("p.png", png_bytes(20))}).json()
+            ids.append(png["id"])
             pages, cursor = [], None
             while True:
                 params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
@@ -218,6 +221,8 @@ def test_a_patched_focal_point_steers_the_focal_crop(api: Api) -> None:
         ({"focal": {"x": 1.5, "y": 0.5}}, "invalid focal.x"),
         ({"focal": {"x": 0.5}}, "invalid focal.y"),
         ({"focal": "0.5,0.5"}, "invalid focal"),
+        ({"title": None}, "invalid title: must not be null"),
+        ({"tags": None}, "invalid tags: must not be null"),
         ({"owner": "me"}, "unknown field 'owner'"),
         ([], "must be a JSON object"),
     ],

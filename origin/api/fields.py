@@ -1,8 +1,8 @@
 """The editable fields of an image, validated the same way for uploads and for PATCH.
 
-``ImageFields`` is the JSON body of ``PATCH /api/images/{id}``; an upload sends the same
-fields as form fields (or query parameters with a raw body), where ``tags`` is a
-comma-separated string and ``focal`` is ``"x,y"``.  Any problem is a ``BadRequest``
+``ImageFields`` is the JSON body of ``PATCH /api/images/{id}``; a multipart upload sends
+the same fields as form fields, where ``tags`` is a comma-separated string and
+``focal`` is ``"x,y"``.  Any problem is a ``BadRequest``
 naming the field.
 """
 
@@ -22,13 +22,18 @@ MAX_ALT = 1000
 MAX_DESCRIPTION = 10_000
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
+# Absent means "unchanged"; null is only meaningful for the focal point (clear it).
+NOT_NULL = ("title", "alt", "description", "tags")
+MAX_TAGS_TEXT = 4000  # the comma-separated form of at most MAX_TAGS tags
 _SPACES = re.compile(r"\s+")
+# "x,y" with x and y in 0..1, exactly as the OpenAPI document's FocalText pattern.
+FOCAL_TEXT = re.compile(r"^\s*(0(?:\.\d+)?|1(?:\.0+)?)\s*,\s*(0(?:\.\d+)?|1(?:\.0+)?)\s*$")
 
 Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 class Focal(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     x: Unit
     y: Unit
 
@@ -52,13 +57,13 @@ class ImageFields(BaseModel):
     def _clean_tags(cls, tags: list[str] | None) -> list[str] | None:
         if tags is None:
             return None
-        cleaned = [normalize_tag(tag) for tag in tags]
-        for tag in cleaned:
-            if not tag or len(tag) > MAX_TAG_LENGTH or "," in tag:
+        for tag in tags:
+            if not tag.strip() or len(tag) > MAX_TAG_LENGTH or "," in tag:
                 raise ValueError(
-                    f"each tag is 1..{MAX_TAG_LENGTH} characters without commas, got {tag!r}"
+                    f"each tag is 1..{MAX_TAG_LENGTH} characters without commas, "
+                    f"got {tag[:80]!r}"
                 )
-        return list(dict.fromkeys(cleaned))
+        return list(dict.fromkeys(normalize_tag(tag) for tag in tags))
 
     def to_edit(self) -> Edit:
         focal: object = UNSET
@@ -77,6 +82,9 @@ def parse_fields(data: object) -> ImageFields:
     """Validate a PATCH body (already decoded from JSON)."""
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
+    for name in NOT_NULL:
+        if name in data and data[name] is None:
+            raise BadRequest(f"invalid {name}: must not be null")
     try:
         return ImageFields.model_validate(data)
     except ValidationError as error:
@@ -84,9 +92,11 @@ def parse_fields(data: object) -> ImageFields:
 
 
 def parse_form_fields(form: Mapping[str, str]) -> ImageFields:
-    """Validate upload fields given as strings (form fields or query parameters)."""
+    """Validate upload fields given as strings (multipart form fields)."""
     values: dict[str, Any] = dict(form)
     if "tags" in values:
+        if len(values["tags"]) > MAX_TAGS_TEXT:
+            raise BadRequest(f"invalid tags: longer than {MAX_TAGS_TEXT} characters")
         values["tags"] = [tag for tag in values["tags"].split(",") if tag.strip()]
     if "focal" in values:
         values["focal"] = _parse_focal(values["focal"])
@@ -94,14 +104,10 @@ def parse_form_fields(form: Mapping[str, str]) -> ImageFields:
 
 
 def _parse_focal(text: str) -> dict[str, float]:
-    x, comma, y = text.partition(",")
-    try:
-        if not comma:
-            raise ValueError(text)
-        return {"x": float(x), "y": float(y)}
-    except ValueError:
-        message = f"invalid focal {text[:40]!r}: expected 'x,y' with x and y in 0..1"
-        raise BadRequest(message) from None
+    match = FOCAL_TEXT.match(text)
+    if match is None:
+        raise BadRequest(f"invalid focal {text[:40]!r}: expected 'x,y' with x and y in 0..1")
+    return {"x": float(match[1]), "y": float(match[2])}
 
 
 def describe(error: ValidationError) -> str:

@@ -37,6 +37,7 @@ from origin.services import Services
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 LIST_PARAMETERS = frozenset({"tag", "q", "format", "limit", "cursor"})
+MAX_FILTER_LENGTH = 200
 _FORMAT = re.compile(r"^[a-z0-9]{1,16}$")
 _FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff", "heic": "heif"}
 # A decoded 50-megapixel photo takes ~200 MB; bound how many are decoded at once per
@@ -98,8 +99,11 @@ def parse_list_query(params: dict[str, str]) -> ImageQuery:
     limit_text = params.get("limit", str(DEFAULT_LIMIT))
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
         raise BadRequest(f"invalid limit {limit_text[:20]!r}: expected 1..{MAX_LIMIT}")
+    for name in ("tag", "q"):
+        if len(params.get(name, "")) > MAX_FILTER_LENGTH:
+            raise BadRequest(f"invalid {name}: longer than {MAX_FILTER_LENGTH} characters")
     fmt = params.get("format", "").lower()
-    if fmt and not _FORMAT.match(fmt):
+    if "format" in params and not _FORMAT.match(fmt):
         raise BadRequest(f"invalid format {fmt[:20]!r}: expected e.g. jpeg, png, webp")
     return ImageQuery(
         tag=normalize_tag(params.get("tag", "")),

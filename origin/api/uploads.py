@@ -1,10 +1,13 @@
 """Reading an upload from a request, never more than ``limits.max_upload_bytes``.
 
 Two shapes (DESIGN §6): ``multipart/form-data`` with a ``file`` part and optional
-fields, or the image itself as the raw body with the optional fields as query
-parameters.  The body is streamed and counted; the moment it passes the limit the
-request fails with 413, before the rest is read (Nginx enforces the same limit in
-front, but the origin must not rely on it).
+fields, or the image itself as the raw body (then without fields: set them with a
+PATCH).  Fields never travel in the query string, where a long description would
+overflow the request line limits of Hypercorn and Nginx.
+
+The body is streamed and counted; the moment it passes the limit the request fails
+with 413, before the rest is read (Nginx enforces the same limit in front, but the
+origin must not rely on it).
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ async def receive_upload(request: Request, max_bytes: int) -> ReceivedUpload:
     multipart = content_type.lower().startswith("multipart/form-data")
     budget = max_bytes + (MULTIPART_SLACK_BYTES if multipart else 0)
     _check_declared_length(request, budget, max_bytes)
+    if request.query_params:
+        name = next(iter(request.query_params))
+        raise BadRequest(f"unknown query parameter {name[:40]!r}: send fields as form fields")
     limited = Request(request.scope, limited_receive(request.receive, budget, max_bytes))
     try:
         if multipart:
@@ -48,8 +54,7 @@ async def receive_upload(request: Request, max_bytes: int) -> ReceivedUpload:
     except ClientDisconnect:
         raise BadRequest("the client went away before the upload was complete") from None
     _check_size(len(data), max_bytes)
-    fields = parse_form_fields(dict(request.query_params.items()))
-    return ReceivedUpload(bytes(data), "", fields)
+    return ReceivedUpload(bytes(data), "", ImageFields())
 
 
 def limited_receive(receive: Receive, budget: int, max_bytes: int) -> Receive:
