@@ -12,7 +12,7 @@ from http import HTTPStatus
 from starlette.requests import Request
 from starlette.responses import Response
 
-from indexer.errors import PictorError, Unauthorized
+from indexer.errors import PictorError, Unauthorized, Unavailable
 from origin.admin.login import login_form
 from origin.admin.rendering import render
 
@@ -23,8 +23,11 @@ def wants_page(request: Request) -> bool:
 
 
 def error_page(request: Request, error: PictorError) -> Response | None:
-    """An HTML response for a browser in the admin UI, or None to answer in JSON."""
-    if not wants_page(request) or error.status >= 500:
+    """An HTML response for a browser in the admin UI, or None to answer in JSON.
+
+    Client mistakes and "an optional part is not running" (503, e.g. semantic search
+    without the AI worker) get a page; real server faults stay JSON (and logged)."""
+    if not wants_page(request) or (error.status >= 500 and not isinstance(error, Unavailable)):
         return None
     if isinstance(error, Unauthorized) or request.url.path == "/admin/login":
         return login_form(request, error=error.public, status_code=error.status)

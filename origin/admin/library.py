@@ -77,18 +77,18 @@ async def library(request: Request) -> Response:
     services = services_of(request)
     query = LibraryQuery.from_request(request)
     if query.text:
-        tiles = await run_in_threadpool(
-            searching.search_tiles, services, query.text, query.mode, query.filters.tag,
+        found = await run_in_threadpool(
+            searching.search, services, query.text, query.mode, query.filters.tag,
             query.filters.format,
         )
-        next_cursor = None
+        tiles, next_cursor, notice = found.images, None, found.notice
     else:
         listing = ImageQuery(
             tag=query.filters.tag, format=query.filters.format, cursor=query.cursor or "",
             limit=PAGE_SIZE,
         )
         result = await run_in_threadpool(list_images, services.db, listing)
-        tiles, next_cursor = result.images, result.next_cursor
+        tiles, next_cursor, notice = result.images, result.next_cursor, ""
     tags = await run_in_threadpool(popular_tags, services.db)
     return render(
         request,
@@ -104,6 +104,7 @@ async def library(request: Request) -> Response:
             "tags": tags,
             "modes": searching.MODES,
             "deleted": request.query_params.get("deleted", "")[:40],
+            "notice": notice,
         },
     )
 
