@@ -20,6 +20,9 @@ from indexer.errors import BadRequest
 
 NO_OPTIONS = "-"
 MAX_OPTIONS_LENGTH = 512
+# The canonical string is a file name in the variant cache (``{options}.auto.webp``):
+# it must stay within NAME_MAX (255 bytes) for the file to be written and found by Nginx.
+MAX_CANONICAL_LENGTH = 240
 
 Fit = Literal["inside", "cover", "contain"]
 COMPASS = ("center", "n", "s", "e", "w", "ne", "nw", "se", "sw")
@@ -37,6 +40,7 @@ NOT_YET_SUPPORTED: tuple[str, ...] = ()
 REQUIRES = {"wmpos": "wm", "wmop": "wm", "txtsize": "txt", "txtcolor": "txt", "txtpos": "txt"}
 # Text overlays are bounded so that option strings, cache keys and render cost stay small.
 MAX_TEXT_CHARS = 100
+MAX_TEXT_BYTES = 120  # UTF-8; 160 base64url characters, room left for the other tokens
 MAX_TEXT_LINES = 4
 DEFAULT_TEXT_POSITION = "s"
 
@@ -182,8 +186,10 @@ def _name(text: str) -> Parsed:
 
 def _text(encoded: str) -> Parsed:
     """base64url UTF-8 (padding optional); canonical form is unpadded."""
-    if len(encoded) > 4 * MAX_TEXT_CHARS or not _BASE64URL.match(encoded):
+    if not _BASE64URL.match(encoded):
         raise ValueError("expected base64url-encoded UTF-8 text")
+    if len(encoded.rstrip("=")) > -(-MAX_TEXT_BYTES * 4 // 3):
+        raise ValueError(f"text longer than {MAX_TEXT_BYTES} UTF-8 bytes")
     bare = encoded.rstrip("=")
     try:
         text = base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4)).decode("utf-8")
@@ -196,8 +202,10 @@ def _text(encoded: str) -> Parsed:
 def _check_text(text: str) -> None:
     if not text.strip():
         raise ValueError("text is empty")
-    if len(text) > MAX_TEXT_CHARS:
-        raise ValueError(f"text longer than {MAX_TEXT_CHARS} characters")
+    if len(text) > MAX_TEXT_CHARS or len(text.encode()) > MAX_TEXT_BYTES:
+        raise ValueError(
+            f"text longer than {MAX_TEXT_CHARS} characters or {MAX_TEXT_BYTES} UTF-8 bytes"
+        )
     if text.count("\n") >= MAX_TEXT_LINES:
         raise ValueError(f"text has more than {MAX_TEXT_LINES} lines")
     if any((ord(char) < 32 and char != "\n") or ord(char) == 127 for char in text):
@@ -259,6 +267,8 @@ def parse_options(text: str) -> Options:
             canonical[key] = shown
     _check_requirements(seen, text)
     tokens = [f"{key}_{canonical[key]}" for key in sorted(canonical)]
+    if len(",".join(tokens)) > MAX_CANONICAL_LENGTH:
+        raise BadRequest(f"options longer than {MAX_CANONICAL_LENGTH} characters in canonical form")
     return Options(canonical=",".join(tokens) or NO_OPTIONS, **fields)  # type: ignore[arg-type]
 
 

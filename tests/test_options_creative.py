@@ -197,7 +197,11 @@ def test_canonical_forms(given: str, canonical: str) -> None:
         ("txt_" + b64("   "), "'txt_ICAg'"),
         ("txt_" + base64.urlsafe_b64encode(b"\xff\xfe\xfd").decode(), "'txt___79'"),
         ("txt_" + b64("a\x00b"), "'txt_YQBi'"),
-        ("txt_" + b64("x" * 101), "longer than 100"),
+        ("txt_" + b64("x" * 101), "longer than 100 characters"),
+        ("txt_" + b64("я" * 61), "120 UTF-8 bytes"),
+        ("txt_" + b64("x" * 200), "120 UTF-8 bytes"),
+        (f"txt_{b64('é' * 60)},bg_ffffff80,blur_99.5,fit_contain,h_8000,maxb_99999999,"
+         "rot_90,sepia_1,sharpen_99.5,w_8000", "longer than 240 characters in canonical form"),
         ("txt_" + b64("1\n2\n3\n4\n5"), "more than 4 lines"),
         (f"txt_{b64('hi')},txtsize_3", "'txtsize_3'"),
         (f"txt_{b64('hi')},txtsize_513", "'txtsize_513'"),
@@ -213,6 +217,12 @@ def test_bad_values_are_400_naming_the_token(given: str, named: str) -> None:
         parse_options(given)
     assert caught.value.status == 400
     assert named in caught.value.public
+
+
+def test_longest_accepted_options_fit_a_cache_file_name() -> None:
+    longest = parse_options(f"txt_{b64('é' * 60)},txtcolor_ff000080,txtsize_512,"
+                            "txtpos_center,w_8192,h_8192,maxb_99999999").canonical
+    assert len(f"{longest}.auto.webp".encode()) <= 255
 
 
 def test_text_round_trips_any_script() -> None:
