@@ -83,7 +83,8 @@ def ingest(
         hashes = check_upload(connection, settings.ingest, decoded.picture)
     with phase(profile, "original"):
         write_atomic(layout.original(image_id), data, durable=True)
-    levels = write_derived(decoded, layout.pyramid_dir(image_id), settings, profile)
+    sizes = settings.output.pyramid_sizes
+    levels = write_derived(decoded, layout.pyramid_dir(image_id), sizes, profile)
     with phase(profile, "blurhash"):
         placeholder = blurhash_of(decoded.picture) if settings.ingest.blurhash else ""
     record = _record(image_id, sha256, data, upload, decoded, levels, placeholder)
@@ -98,15 +99,16 @@ def ingest(
 
 
 def write_derived(
-    decoded: Decoded, directory: Path, settings: Settings, profile: Profile | None = None
+    decoded: Decoded, directory: Path, sizes: list[int], profile: Profile | None = None
 ) -> tuple[int, ...]:
-    """Master (SVG, RAW) and pyramid levels, fsynced; returns the levels' long edges."""
+    """Master (SVG, RAW) and pyramid levels, fsynced; returns the levels' long edges.
+    ``pictor doctor`` calls this too, to rebuild a broken pyramid."""
     picture = decoded.picture
     written = []
     with phase(profile, "pyramid"):
         if needs_master(decoded.format):
             written.append(write_master(picture, directory))
-        levels = build_pyramid(picture, directory, settings.output.pyramid_sizes)
+        levels = build_pyramid(picture, directory, sizes)
     alpha = picture.mode == "RGBA"
     written.extend(directory / level_name(edge, alpha) for edge in levels)
     with phase(profile, "fsync"):

@@ -53,6 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     ingest.add_argument("--watch", action="store_true", help="keep adding new files")
 
+    doctor = sub.add_parser("doctor", parents=[common], help="check originals, files and index")
+    doctor.add_argument("--repair", action="store_true", help="fix what can be fixed")
+    doctor.add_argument(
+        "--grace",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="leave files younger than this alone (writes in flight); default 600",
+    )
+
     sign = sub.add_parser("sign", parents=[common], help="print a signed delivery path")
     sign.add_argument("options", help="option string, e.g. w_800 or fit_cover,h_200,w_200")
     sign.add_argument("target", metavar="ID[.EXT]", help="image id, optionally with extension")

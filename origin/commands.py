@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from indexer import doctor as doctoring
 from indexer import watch as watching
 from indexer.config import Settings
 from indexer.db import open_database
@@ -65,6 +66,20 @@ def ingest_and_watch(settings: Settings, folders: list[Path], recursive: bool) -
     watching.run(settings, folders, watch=True, recursive=recursive, stop=stop,
                  report=lambda line: print(line, flush=True))
     return 0
+
+
+@command("doctor")
+def doctor(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when everything is consistent (after repairs), 1 when problems remain."""
+    layout = DataLayout.at(settings.data_dir)
+    if not layout.database.exists():
+        print(f"pictor: no data directory at {layout.root}", file=sys.stderr)
+        return 2
+    with closing(open_database(layout.database)) as connection:
+        report = doctoring.run(connection, layout, settings, repair=args.repair, grace=args.grace)
+    for line in doctoring.render(report, layout, args.repair):
+        print(line)
+    return report.exit_code
 
 
 @command("sign")
