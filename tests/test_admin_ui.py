@@ -321,6 +321,25 @@ def test_missing_or_wrong_csrf_token_is_refused(server: Server) -> None:
         assert remaining is not None and remaining["n"] == 0
 
 
+def test_search_modes_without_the_ai_worker(server: Server) -> None:
+    """No worker runs here: semantic search says why (503 page); hybrid falls back to
+    its full-text and exact-tag rankings and says so."""
+    key = make_key(server, "searcher", ["write"])
+    image_id = _upload_over_api(server, key, "Wine_by_Jakkub_Mede.jpg")
+    with closing(connect(server.layout.database)) as db, db:
+        db.execute("INSERT INTO tags VALUES (?, 'wine glass', 'human', NULL)", (image_id,))
+    with server.client(headers={"Accept": "text/html"}) as client:
+        assert log_in(client, key).status_code == 303
+        semantic = client.get("/admin", params={"q": "wine glass", "mode": "semantic"})
+        assert semantic.status_code == 503 and "text/html" in semantic.headers["content-type"]
+        assert "<h1>503: Service Unavailable</h1>" in semantic.text
+        hybrid = client.get("/admin", params={"q": "wine glass", "mode": "hybrid"})
+        assert hybrid.status_code == 200 and "Semantic part skipped" in hybrid.text
+        assert f'data-image-id="{image_id}"' in hybrid.text
+        bad = client.get("/admin", params={"q": "x", "mode": "telepathic"})
+        assert bad.status_code == 400 and "unknown search mode" in bad.text
+
+
 def _upload_over_api(server: Server, key: str, name: str) -> str:
     with server.client() as client:
         response = client.post(
@@ -362,7 +381,30 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = 30) -> None
         time.sleep(0.05)
 
 
+ACCESSIBILITY_PROBLEMS = """() => {
+    const problems = [];
+    for (const img of document.querySelectorAll("img")) {
+        if (!img.getAttribute("alt")) problems.push(`img without alt: ${img.src}`);
+    }
+    const fields = document.querySelectorAll("input:not([type=hidden]), select, textarea");
+    for (const field of fields) {
+        if (!field.labels.length && !field.getAttribute("aria-label")) {
+            problems.push(`field without label: ${field.name || field.id}`);
+        }
+    }
+    for (const button of document.querySelectorAll("button")) {
+        if (!button.textContent.trim() && !button.getAttribute("aria-label")) {
+            problems.push(`button without a name: ${button.outerHTML}`);
+        }
+    }
+    return problems;
+}"""
+
+
 def screenshot(page: Any, name: str) -> None:
+    """Save the page for people to look at, after checking what a screen-reader user
+    needs on every page: alt on every image, a label on every field, named buttons."""
+    assert page.evaluate(ACCESSIBILITY_PROBLEMS) == [], name
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -462,7 +504,9 @@ def upload_two_photos(page: Any, server: Server) -> dict[str, str]:
 
 def see_them_in_the_grid(page: Any, server: Server, ids: dict[str, str]) -> None:
     page.goto(server.url + "/admin")
-    tiles = page.locator(".grid img")
+    total = db_row(server, "SELECT count(*) AS n FROM images")
+    assert total is not None and page.locator(".grid img").count() == total["n"]
+    tiles = page.locator(", ".join(f'a[data-image-id="{i}"] img' for i in ids.values()))
     assert tiles.count() == len(ids)
     for index in range(tiles.count()):
         tile = tiles.nth(index)
@@ -471,14 +515,31 @@ def see_them_in_the_grid(page: Any, server: Server, ids: dict[str, str]) -> None
         assert tile.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [200, 200]
         assert tile.get_attribute("alt") in PHOTOS  # no alt-text yet: the file name
     screenshot(page, "library")
+    # Keyboard: the first Tab reaches the skip link, with a visible focus ring; then the nav.
+    page.keyboard.press("Tab")
+    focused = page.locator(":focus")
+    assert focused.inner_text() == "Skip to content"
+    assert focused.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.locator(":focus").inner_text() == "Library"
 
 
 def tag_and_search(page: Any, server: Server, image_id: str) -> None:
+    with closing(connect(server.layout.database)) as db, db:  # as the CLIP worker stores it
+        db.execute("INSERT INTO tags VALUES (?, 'insect', 'ai', 0.3127)", (image_id,))
     page.goto(f"{server.url}/admin/images/{image_id}")
     page.get_by_label("Add a tag").fill("Ladybug  Macro")
     page.get_by_role("button", name="Add", exact=True).click()
     page.wait_for_url(re.compile(r"saved=tags"))
-    assert page.locator(".tags li").first.get_attribute("data-tag") == "ladybug macro"
+    human = page.locator('.tags li[data-tag="ladybug macro"]')
+    assert human.get_attribute("class") == "tag human" and human.locator(".badge").count() == 0
+    ai = page.locator('.tags li[data-tag="insect"]')
+    assert ai.get_attribute("class") == "tag ai"  # adding a tag leaves the AI ones alone
+    assert ai.locator(".badge").inner_text() == "AI 0.31"
+    ai.get_by_role("button", name="Remove tag insect").click()
+    page.wait_for_url(re.compile(r"saved=tags"))
+    assert page.locator('.tags li[data-tag="insect"]').count() == 0
     page.goto(server.url + "/admin")
     page.get_by_label("Search").fill("ladybug")
     page.get_by_role("button", name="Apply").click()
@@ -597,3 +658,84 @@ def phone_screenshots(browser: Any, desktop: Any, server: Server, image_id: str)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, too_wide
         screenshot(page, f"phone-{name}")
     phone.close()
+
+
+def test_duplicates_review(server: Server, browser: Any, tmp_path: Path) -> None:
+    """Two near-duplicate pairs: one is dismissed as "not duplicates", the other
+    resolved by keeping the suggested keeper (the larger original)."""
+    key = make_key(server, "reviewer", ["admin"])
+    originals = [photo("Dune.jpg"), photo("Storm.jpg")]
+    copies = [_smaller_copy(path, tmp_path) for path in originals]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    browser_log_in(page, server, key)
+    page.goto(server.url + "/admin/upload")
+    page.set_input_files("#files", [str(path) for path in originals])
+    expect(page.locator("#uploads li[data-result]")).to_have_count(2)
+    ids = [row_id(page, index) for index in range(2)]
+    page.set_input_files("#files", [str(path) for path in copies])
+    expect(page.locator("#uploads li[data-result]")).to_have_count(4)
+    copy_ids = [row_id(page, index) for index in (2, 3)]
+    for index, original in zip((2, 3), ids, strict=True):
+        row = page.locator("#uploads li").nth(index)
+        assert row.get_attribute("data-result") == "near-duplicate", row.inner_text()
+        assert original in row.locator(".result").inner_text()
+    with closing(connect(server.layout.database)) as db, db:  # a human tag on one copy
+        db.execute("INSERT INTO tags VALUES (?, 'desert', 'human', NULL)", (copy_ids[0],))
+
+    page.goto(server.url + "/admin/duplicates")
+    clusters = page.locator("section.card:has(form[action='/admin/duplicates/keep'])")
+    assert clusters.count() == 2
+    for original, copy in zip(ids, copy_ids, strict=True):
+        cluster = clusters.filter(has=page.locator(f'figure[data-image-id="{copy}"]'))
+        keeper = cluster.locator("figure.keeper")
+        assert keeper.get_attribute("data-image-id") == original  # more pixels wins
+        assert keeper.get_by_role("radio").is_checked()
+        assert cluster.locator("img").count() == 2
+    screenshot(page, "duplicates")
+
+    storm = clusters.filter(has=page.locator(f'figure[data-image-id="{copy_ids[1]}"]'))
+    storm.get_by_role("button", name="Not duplicates").click()
+    page.wait_for_url(re.compile(r"done=dismissed"))
+    assert clusters.count() == 1
+    pair = sorted([ids[1], copy_ids[1]])
+    assert db_row(server, "SELECT 1 FROM duplicate_dismissals WHERE image_a = ? AND image_b = ?",
+                  *pair)
+
+    clusters.first.get_by_role("button", name=re.compile("^Keep the chosen one")).click()
+    page.wait_for_url(re.compile(r"done=kept"))
+    assert clusters.count() == 0
+    assert page.get_by_text("No near-duplicates found.").is_visible()
+    assert db_row(server, "SELECT 1 FROM images WHERE id = ?", copy_ids[0]) is None
+    assert not server.layout.original(copy_ids[0]).exists()
+    merged = db_row(server, "SELECT source FROM tags WHERE image_id = ? AND tag = 'desert'", ids[0])
+    assert merged is not None and merged["source"] == "human"  # the copy's tag moved over
+    page.close()
+
+
+def _smaller_copy(path: Path, tmp_path: Path) -> Path:
+    """The same photo at half size, recompressed: a near-duplicate, not an exact one."""
+    picture = Image.open(path)
+    picture.thumbnail((picture.width // 2, picture.height // 2))
+    copy = tmp_path / f"copy-of-{path.stem}.jpg"
+    picture.convert("RGB").save(copy, quality=80)
+    return copy
+
+
+def row_id(page: Any, index: int) -> str:
+    return str(page.locator("#uploads li").nth(index).locator(".result a").first.inner_text())
+
+
+def test_status_page(server: Server, browser: Any) -> None:
+    key = make_key(server, "operator", ["write"])
+    assert server.get("/img/thumb/0123456789abcdef0123").status_code == 404  # for the report
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    browser_log_in(page, server, key)
+    page.goto(server.url + "/admin/status")
+    count = db_row(server, "SELECT count(*) AS n FROM images")
+    assert count is not None
+    assert page.locator('dd[data-status="Images"]').inner_text() == f"{count['n']:,}"
+    assert page.locator('dd[data-status="Uptime"]').inner_text().endswith("s")
+    not_found = page.locator("h4:text-is('404') + table")
+    assert "127.0.0.1" in not_found.inner_text()
+    screenshot(page, "status")
+    page.close()
