@@ -22,6 +22,7 @@ from PIL import Image
 
 from indexer.config import Settings
 from indexer.db import connect, open_database
+from indexer.jobs import worker_state
 from indexer.keys import create_key
 from origin.admin.guard import COOKIE
 from origin.admin.links import THUMB_OPTIONS, transform_url
@@ -728,6 +729,12 @@ def row_id(page: Any, index: int) -> str:
 def test_status_page(server: Server, browser: Any) -> None:
     key = make_key(server, "operator", ["write"])
     assert server.get("/img/thumb/0123456789abcdef0123").status_code == 404  # for the report
+    failing = _upload_over_api(server, key, "YellowFlower.jpg")
+    with closing(connect(server.layout.database)) as db, db:  # as the worker records it
+        db.execute(
+            "UPDATE jobs SET state = 'failed', attempts = 3, last_error = ? WHERE image_id = ?",
+            ("CLIP weights not found", failing),
+        )
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     browser_log_in(page, server, key)
     page.goto(server.url + "/admin/status")
@@ -735,6 +742,12 @@ def test_status_page(server: Server, browser: Any) -> None:
     assert count is not None
     assert page.locator('dd[data-status="Images"]').inner_text() == f"{count['n']:,}"
     assert page.locator('dd[data-status="Uptime"]').inner_text().endswith("s")
+    with closing(connect(server.layout.database, readonly=True)) as db:
+        worker = worker_state(db)  # whatever the worker said (or that it is silent)
+    assert page.locator('dd[data-status="worker"]').inner_text().startswith(worker["state"])
+    assert page.locator('dd[data-jobs="failed"]').inner_text() == "1"
+    error_row = page.locator("tr", has=page.locator(f'a[href="/admin/images/{failing}"]'))
+    assert "CLIP weights not found" in error_row.inner_text()
     not_found = page.locator("h4:text-is('404') + table")
     assert "127.0.0.1" in not_found.inner_text()
     screenshot(page, "status")

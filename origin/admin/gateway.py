@@ -20,6 +20,7 @@ from indexer.clusters import Cluster, find_clusters
 from indexer.db import transaction
 from indexer.duplicates import NearDuplicate, near_duplicates
 from indexer.errors import NotFound
+from indexer.jobs import recent_errors
 from indexer.layout import DataLayout
 from indexer.removal import remove_image
 from indexer.resolve import KeepResult, dismiss, keep_one
@@ -114,3 +115,8 @@ async def status_document(request: Request) -> dict[str, Any]:
 def traffic_report(layout: DataLayout, since: str) -> dict[str, Any]:
     """``pictor report --since`` over Nginx's access logs, as a dict."""
     return build_report(default_logs(layout.logs), since=since_now(since))
+
+
+def recent_job_errors(services: Services) -> list[dict[str, object]]:
+    """The AI jobs that failed most recently, with their error text."""
+    return recent_errors(services.db, limit=10)

@@ -33,7 +33,8 @@ async def show(request: Request) -> Response:
         raise BadRequest(f"since: use one of {', '.join(PERIODS)}")
     document = await gateway.status_document(request)
     report = await run_in_threadpool(gateway.traffic_report, services_of(request).layout, period)
-    headline_keys = {key for key, _, _ in HEADLINES}
+    job_errors = await run_in_threadpool(gateway.recent_job_errors, services_of(request))
+    headline_keys = {key for key, _, _ in HEADLINES} | {"ai"}
     return render(
         request,
         "status.html",
@@ -41,6 +42,8 @@ async def show(request: Request) -> Response:
             "headlines": [(label, kind, document[key]) for key, label, kind in HEADLINES
                           if document.get(key) is not None],
             "details": {k: v for k, v in document.items() if k not in headline_keys},
+            "ai": document.get("ai"),
+            "job_errors": job_errors,
             "report": report,
             "period": period,
             "periods": PERIODS,
