@@ -47,6 +47,11 @@ def tcp_upstream(address: str) -> str:
     return address
 
 
+def listen_host(host: str) -> str:
+    """Nginx wants IPv6 addresses in brackets: ``listen [::1]:8080``."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def default_socket(layout: DataLayout) -> Path:
     return layout.run / "origin.sock"
 
@@ -127,7 +132,7 @@ def render_config(settings: Settings, layout: DataLayout, upstream: str) -> str:
         cache=layout.cache,
         upstream=upstream,
         proxy=proxy_settings(),
-        host=settings.server.host,
+        host=listen_host(settings.server.host),
         port=settings.server.port,
         max_upload=settings.limits.max_upload_bytes,
         max_body=settings.limits.max_upload_bytes + MULTIPART_SLACK_BYTES,

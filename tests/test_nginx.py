@@ -542,6 +542,7 @@ CONFIGS = {
                              "cors_origins": ["https://c.example", "*"]}},
     "presets-only": {"security": {"signing_keys": [KEY], "presets_only": True}},
     "no-avif": {"output": {"avif": False}, "presets": {}},
+    "ipv6": {"server": {"host": "::1"}},
 }
 
 
@@ -556,6 +557,7 @@ def test_rendered_configuration_is_accepted_by_nginx(
     conf = nginx.write_config(settings, layout, upstream, tmp_path / "nginx.conf")
     text = conf.read_text()
     assert f"server {upstream};" in text
+    assert f"listen {nginx.listen_host(settings.server.host)}:8080 reuseport;" in text
     # Nginx resolves upstream names at load time; this machine has no "origin" host.
     conf.write_text(text.replace("origin:8000", "127.0.0.1:8000"))
     result = subprocess.run(nginx.test_command(layout, conf), capture_output=True, text=True)
