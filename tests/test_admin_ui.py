@@ -111,6 +111,26 @@ def test_login_only_redirects_inside_the_admin(target: str | None, expected: str
     assert safe_next(target) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "kind", "shown"),
+    [
+        (512, "bytes", "512 B"),
+        (1536, "bytes", "1.5 KB"),
+        (10 * 1024**3, "bytes", "10.0 GB"),
+        (59.9, "duration", "0h 0m 59s"),
+        (3 * 86400 + 7260, "duration", "3d 2h 1m"),
+        (0.8734, "ratio", "87.3%"),
+        (1234567, "", "1,234,567"),
+        (True, "", "True"),
+        ("ready", "", "ready"),
+    ],
+)
+def test_status_figures_read_like_people_write_them(value: object, kind: str, shown: str) -> None:
+    from origin.admin.rendering import figure
+
+    assert figure(value, kind) == shown
+
+
 def test_sessions_store_only_a_hash_and_expire(tmp_path: Path) -> None:
     with closing(open_database(tmp_path / "pictor.db")) as db:
         key, _ = create_key(db, "editor", ["write"])
