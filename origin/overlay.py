@@ -2,9 +2,10 @@
 ``txtpos``) laid over the finished canvas.
 
 Both become an RGBA *layer* that is composited at a compass position with a margin.
-Layers are cached (small LRU caches keyed by everything that shapes them), so the
-frames of an animation and repeated renders share one layer; cached layers are only
-ever read.
+Watermark layers are cached across renders (a small LRU keyed by file, modification
+time, size and opacity; a layer is never larger than its file's pixels); text layers
+are cached per render, so the frames of an animation share one.  Cached layers are
+only ever read.
 
 Watermarks keep their aspect ratio, fit within ``size`` times the output's width and
 height, and are never enlarged beyond their own pixels (a logo stays crisp); the
@@ -80,33 +81,59 @@ def _watermark_layer(
 
 
 def add_text(
-    image: Image.Image, text: str, size: int | None, colour: Colour, position: str, font: Path
+    image: Image.Image,
+    text: str,
+    size: int | None,
+    colour: Colour,
+    position: str,
+    font: Path,
+    cache: dict[tuple[object, ...], Image.Image] | None = None,
 ) -> Image.Image:
+    """``cache`` (one per render) lets the frames of an animation share one layer."""
     margin = round(TEXT_MARGIN * min(image.size))
     size = size or max(TEXT_MIN_SIZE, round(TEXT_AUTO_SIZE * min(image.size)))
     align = _ALIGN[_X.get(position, 0.5)]
-    layer = _text_layer(text, size, colour, align, str(font))
-    room = image.width - 2 * margin
-    if layer.width > room > 0:  # too wide: shrink the font to fit (once; then clip)
-        smaller = max(TEXT_MIN_SIZE, int(size * room / layer.width))
-        layer = _text_layer(text, smaller, colour, align, str(font))
+    key = (text, size, colour, align, str(font), image.width - 2 * margin)
+    layer = cache.get(key) if cache is not None else None
+    if layer is None:
+        layer = _text_layer(text, _fitting_size(text, size, align, str(font), key[-1]),
+                            colour, align, str(font))
+        if cache is not None:
+            cache[key] = layer
     return composite(image, layer, position, margin)
 
 
-@lru_cache(maxsize=64)
+def _fitting_size(text: str, size: int, align: str, font_path: str, room: int) -> int:
+    """``size``, or smaller so the text fits ``room`` pixels (measured, not drawn; text
+    that does not fit even at the smallest size is clipped)."""
+    left, _top, right, _bottom = _text_box(text, size, align, font_path)
+    width = right - left + 2 * _padding(size)
+    if width <= room or room <= 0:
+        return size
+    return max(TEXT_MIN_SIZE, int(size * room / width))
+
+
 def _text_layer(text: str, size: int, colour: Colour, align: str, font_path: str) -> Image.Image:
-    font = _font(font_path, size)
-    measure = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
-    box = measure.multiline_textbbox((0, 0), text, font=font, align=align)
-    left, top, right, bottom = (round(edge) for edge in box)
-    padding = max(1, round(size * BOX_PADDING))
-    size_with_box = (right - left + 2 * padding, bottom - top + 2 * padding)
-    layer = Image.new("RGBA", size_with_box, _box(colour))
-    draw = ImageDraw.Draw(layer)
-    draw.multiline_text(
-        (padding - left, padding - top), text, font=font, fill=colour, align=align
+    left, top, right, bottom = _text_box(text, size, align, font_path)
+    padding = _padding(size)
+    layer = Image.new("RGBA", (right - left + 2 * padding, bottom - top + 2 * padding),
+                      _box(colour))
+    ImageDraw.Draw(layer).multiline_text(
+        (padding - left, padding - top), text, font=_font(font_path, size), fill=colour,
+        align=align,
     )
     return layer
+
+
+def _text_box(text: str, size: int, align: str, font_path: str) -> tuple[int, int, int, int]:
+    measure = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+    box = measure.multiline_textbbox((0, 0), text, font=_font(font_path, size), align=align)
+    left, top, right, bottom = (round(edge) for edge in box)
+    return left, top, right, bottom
+
+
+def _padding(size: int) -> int:
+    return max(1, round(size * BOX_PADDING))
 
 
 def _box(colour: Colour) -> Colour:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
@@ -68,6 +68,7 @@ class Context:
     image: Image.Image
     from_pyramid: bool = False
     crop_refined: bool = False  # g_smart/g_face placed the crop (once per animation)
+    layers: dict[tuple[object, ...], Image.Image] = field(default_factory=dict)  # text overlays
 
 
 def upright_frame(record: ImageRecord, options: Options) -> Size:
@@ -201,7 +202,7 @@ def text(ctx: Context) -> None:
         return
     size = round(options.txtsize * options.dpr) if options.txtsize else None
     ctx.image = overlay.add_text(
-        ctx.image, options.txt, size, options.txtcolor, options.txtpos, ctx.job.font
+        ctx.image, options.txt, size, options.txtcolor, options.txtpos, ctx.job.font, ctx.layers
     )
 
 

@@ -159,11 +159,16 @@ def test_frame_limit_drops_the_rest(animations: Animations) -> None:
 
 
 def test_every_frame_gets_the_options(animations: Animations) -> None:
-    image = animations.render("moving.gif", "fit_cover,gray_1,h_40,w_40", "webp")
+    options = "fit_cover,gray_1,h_40,q_100,w_40"
+    image = animations.render("moving.gif", f"{options},txt_SGk,txtsize_12", "webp")  # "Hi"
+    plain = animations.render("moving.gif", options, "webp")
     assert image.n_frames == 6 and image.size == (40, 40)  # type: ignore[attr-defined]
-    for frame in all_frames(image):
-        rgb = np.asarray(frame, dtype=np.int16)
-        assert np.abs(rgb[..., 0] - rgb[..., 2]).max() <= 2  # gray on every frame
+    for framed, bare in zip(all_frames(image), all_frames(plain), strict=True):
+        rgb, without = np.asarray(framed, dtype=np.int16), np.asarray(bare, dtype=np.int16)
+        assert np.abs(rgb[..., 0] - rgb[..., 2]).max() <= 4  # gray on every frame
+        # white text at the bottom of every frame; the white square never reaches there
+        assert (rgb[26:] > 230).all(axis=2).sum() >= 5
+        assert (without[26:] > 230).all(axis=2).sum() == 0
 
 
 def test_transparency_survives_in_animated_gif(animations: Animations) -> None:
