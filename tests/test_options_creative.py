@@ -517,3 +517,15 @@ def test_creative_options_over_http(serve: ServerFactory, marks: dict[str, Path]
     assert too_small.status_code == 422 and "maxb_256" in too_small.json()["error"]
     fits = server.get(f"/img/_/maxb_20000,w_800/{image_id}.jpg")
     assert fits.status_code == 200 and len(fits.content) <= 20_000
+
+
+def test_text_variant_is_a_plain_file_hit_behind_nginx(serve: ServerFactory) -> None:
+    server = serve(nginx=True)
+    ids = ingest_paths(make_settings(server.layout.root), [photo(PHOTO)])
+    text = b64("Ünïcödé ~ ?? >> «quoted» / \\ 🙂")  # base64url with '-' and '_'
+    assert "-" in text and "_" in text
+    url = f"/img/_/txt_{text},w_300/{ids[PHOTO]}.webp"
+    first, second = server.get(url), server.get(url)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+    assert first.content == second.content
