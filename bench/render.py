@@ -163,38 +163,58 @@ def measure(systems: dict[str, Renderer], photos: list[str], reps: int) -> Sampl
     return samples
 
 
+Setting = tuple[str, str, int]  # (format, encoder field, value)
+
+
+def with_encoder(job: RenderJob, field: str, value: int) -> RenderJob:
+    return dataclasses.replace(job, encoder=dataclasses.replace(job.encoder, **{field: value}))
+
+
 def sweep(library: Library, photos: list[str], reps: int) -> list[dict[str, Any]]:
-    """AVIF speeds and WebP methods, in-process with the pyramid: time, bytes, SSIM."""
-    rows = []
-    lossless = {name: run_pipeline(job_for(library, name, "png")) for name in photos}
-    settings = [("avif", "avif_speed", v) for v in AVIF_SPEEDS]
+    """AVIF speeds and WebP methods, in-process with the pyramid: time, bytes, SSIM.
+    Settings are interleaved per photo and repetition, like the main measurement."""
+    output = library.settings.output
+    settings: list[Setting] = [("avif", "avif_speed", v) for v in AVIF_SPEEDS]
     settings += [("webp", "webp_method", v) for v in WEBP_METHODS]
-    for fmt, field, value in settings:
-        times, sizes, ssims = [], [], []
+    defaults = {
+        "avif": ("avif_speed", output.avif_speed),
+        "webp": ("webp_method", output.webp_method),
+    }
+    times: dict[tuple[Setting, str], list[float]] = defaultdict(list)
+    encoded: dict[tuple[Setting, str], bytes] = {}
+    for _ in range(reps):
         for name in photos:
-            job = job_for(library, name, fmt)
-            job = dataclasses.replace(
-                job, encoder=dataclasses.replace(job.encoder, **{field: value})
-            )
-            runs = [timed(lambda j=job: render(j)) for _ in range(reps)]
-            data = runs[0][1]
-            times.append(statistics.median(seconds for seconds, _ in runs) * 1000)
-            sizes.append(len(data))
-            ssims.append(similarity(lossless[name], Image.open(io.BytesIO(data)))[0])
-        big = times[photos.index(BIG_PHOTO)] if BIG_PHOTO in photos else float("nan")
+            for setting in settings:
+                fmt, field, value = setting
+                job = with_encoder(job_for(library, name, fmt), field, value)
+                seconds, data = timed(lambda j=job: render(j))
+                times[setting, name].append(seconds * 1000)
+                encoded[setting, name] = data
+    lossless = {name: run_pipeline(job_for(library, name, "png")) for name in photos}
+    rows = []
+    for setting in settings:
+        fmt, field, value = setting
+        base = (fmt, *defaults[fmt])
+        medians = [statistics.median(times[setting, n]) for n in photos]
+        ratios = [
+            m / statistics.median(times[base, n]) for m, n in zip(medians, photos, strict=True)
+        ]
+        ssims = [
+            similarity(lossless[n], Image.open(io.BytesIO(encoded[setting, n])))[0] for n in photos
+        ]
         rows.append(
             {
                 "format": fmt,
                 "setting": field,
                 "value": value,
-                "median_ms": statistics.median(times),
-                "max_ms": max(times),
-                "big_ms": big,
-                "total_kb": sum(sizes) / 1024,
+                "median_ms": statistics.median(medians),
+                "max_ms": max(medians),
+                "big_ms": medians[photos.index(BIG_PHOTO)] if BIG_PHOTO in photos else float("nan"),
+                "time_vs_default": statistics.median(ratios),
+                "total_kb": sum(len(encoded[setting, n]) for n in photos) / 1024,
                 "mean_ssim": statistics.fmean(ssims),
             }
         )
-        print(f"  {fmt} {field}={value}: median {rows[-1]['median_ms']:.0f} ms", flush=True)
     return rows
 
 
@@ -317,13 +337,23 @@ def sweep_table(rows: list[dict[str, Any]]) -> str:
             r["median_ms"],
             r["max_ms"],
             r["big_ms"],
+            f"{r['time_vs_default']:.2f}",
             r["total_kb"],
             f"{r['mean_ssim']:.4f}",
         ]
         for r in rows
     ]
     return markdown_table(
-        ["fmt", "setting", "median ms", "max ms", f"{BIG_PHOTO[:7]}… ms", "corpus KB", "mean SSIM"],
+        [
+            "fmt",
+            "setting",
+            "median ms",
+            "max ms",
+            f"{BIG_PHOTO[:7]}… ms",
+            "time vs default",
+            "corpus KB",
+            "mean SSIM",
+        ],
         body,
     )
 
