@@ -20,7 +20,7 @@ from indexer.errors import Conflict, PictorError
 from origin import auth, delivery, health
 from origin.admin.errors import error_page as admin_error_page
 from origin.admin.routes import admin_routes
-from origin.api import images, openapi, sign
+from origin.api import duplicates, images, openapi, search, sign
 from origin.middleware import RequestObserver
 from origin.services import Services
 
@@ -49,6 +49,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/images/{image_id}", images.edit, methods=["PATCH"]),
         Route("/api/images/{image_id}", images.remove, methods=["DELETE"]),
         Route("/api/sign", sign.sign, methods=["POST"]),
+        Route("/api/images/{image_id}/similar", search.similar, methods=["GET"]),
+        Route("/api/search", search.search, methods=["GET"]),
+        Route("/api/duplicates", duplicates.clusters, methods=["GET"]),
+        Route("/api/duplicates/keep", duplicates.keep, methods=["POST"]),
+        Route("/api/duplicates/dismiss", duplicates.not_duplicates, methods=["POST"]),
         Route("/api/{path:path}", auth.preflight, methods=["OPTIONS"]),  # CORS preflight
         *admin_routes(),
     ]

@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     from origin import ops_commands  # registers the cache and report handlers too
 
     ops_commands.add_parsers(sub, common)
+    from origin import index_commands  # search, dupes, jobs, worker
+
+    index_commands.add_parsers(sub, common)
     return parser
 
 

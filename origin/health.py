@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from indexer.config import Settings
 from indexer.db import connect
 from indexer.janitor import cache_usage
+from indexer.jobs import queue_status
 from indexer.layout import DataLayout
 from origin import metrics
 from origin.services import Services
@@ -104,5 +105,6 @@ async def status(request: Request) -> Response:
             "cache_budget_bytes": services.settings.cache.max_bytes,
             "render_queue": services.renderer.pending,
             "render_capacity": services.renderer.capacity,
+            "ai": queue_status(services.db),  # worker state and job counts (indexer/jobs.py)
         }
     )

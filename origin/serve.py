@@ -19,13 +19,16 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from indexer.clip import missing_extra
 from indexer.config import Settings
 from indexer.db import open_database
 from indexer.janitor import remove_temp_files
+from indexer.jobs import CLIP, report_state
 from indexer.keys import ensure_first_key
 from indexer.layout import DataLayout
 from origin import fallback, nginx
@@ -183,6 +186,21 @@ def ingest_argv(folders: list[Path], watch: bool) -> list[str]:
     return [sys.executable, "-m", "indexer.watch", *flags, *(str(f.resolve()) for f in folders)]
 
 
+def start_ai_worker(
+    supervisor: Supervisor, settings: Settings, layout: DataLayout, env: dict[str, str]
+) -> None:
+    """``pictor worker`` (CLIP tags, alt-text, semantic search) when the ai extra is
+    importable — checked with find_spec, so torch never loads in this process.
+    Otherwise one clear line; images stay queued for a later start with AI."""
+    reason = missing_extra() if settings.ai.enabled else "ai.enabled is false"
+    if reason is None:
+        supervisor.start("worker", [sys.executable, "-m", "origin.cli", "worker"], env)
+        return
+    print(f"pictor: AI tagging and semantic search are off: {reason}", file=sys.stderr)
+    with closing(open_database(layout.database)) as connection:
+        report_state(connection, CLIP, "unavailable", reason)
+
+
 def check_ingest_folders(folders: list[Path], watch: bool) -> str | None:
     if watch and not folders:
         return "--watch needs at least one --ingest DIR"
@@ -271,6 +289,7 @@ def run(
         bind = f"{settings.server.host}:{settings.server.port}"
         supervisor.start("origin", hypercorn_argv(settings, bind), env)
     supervisor.start("janitor", janitor_argv(settings), env)
+    start_ai_worker(supervisor, settings, layout, env)
     if ingest:  # without --watch the folder ingest finishes, and the server keeps running
         supervisor.start("ingest", ingest_argv(ingest, watch), env, oneshot=not watch)
     announce(settings, with_nginx)

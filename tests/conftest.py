@@ -142,6 +142,7 @@ def _toml_value(value: Any) -> str:
 def clean_environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PICTOR_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["HF_HUB_OFFLINE"] = "1"  # CLIP weights are never downloaded in tests
     return env
 
 
@@ -157,7 +158,10 @@ def start_server(
         require(shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists(), "nginx")
     port = free_port()
     data = tmp_path / "data"
-    conf = write_toml(tmp_path / "pictor.toml", config or {})
+    # The AI worker loads torch (about 1 GB and seconds of CPU per server): test servers
+    # run without it unless the test configures [ai] itself (tests/test_worker.py).
+    config = {"ai": {"enabled": False}, **(config or {})}
+    conf = write_toml(tmp_path / "pictor.toml", config)
     log = tmp_path / f"serve-{port}.log"
     argv = [sys.executable, "-m", "origin.cli", "serve", "--config", str(conf),
             "--data", str(data), "--port", str(port), *(extra_args or [])]

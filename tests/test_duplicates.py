@@ -27,7 +27,8 @@ from indexer.hashes import distance, oriented_hashes, perceptual_hashes, to_sign
 from indexer.ingest import Upload, ingest
 from indexer.layout import DataLayout
 from indexer.resolve import dismiss, keep_one
-from tests.conftest import CORPUS, make_settings
+from tests.api_support import Api, first_run_key
+from tests.conftest import CORPUS, ServerFactory, make_settings, start_server
 
 Edit = Callable[[Image.Image], Image.Image]
 WORK_EDGE = 1600  # corpus photos are shrunk once to this long edge to keep tests quick
@@ -430,3 +431,142 @@ def test_dismiss_rejects_bad_requests(
 ) -> None:
     with pytest.raises(error):
         dismiss(library[0], ids)
+
+
+# ---------------------------------------------------------------- over HTTP
+
+
+def _jpeg_bytes(picture: Image.Image, quality: int = 88) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def api(serve: ServerFactory) -> Api:
+    server = serve(nginx=False)
+    return Api(server, first_run_key(server))
+
+
+@pytest.fixture(scope="module")
+def shared_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One server for the many small request checks that change nothing."""
+    server = start_server(tmp_path_factory.mktemp("dupes-api"), nginx=False)
+    try:
+        yield Api(server, first_run_key(server))
+    finally:
+        server.stop()
+
+
+def _upload(api: Api, data: bytes, name: str, **fields: str) -> str:
+    response = api.upload(data, name, **fields)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_upload_and_detail_list_near_duplicates(api: Api, pictures: dict[str, Image.Image]) -> None:
+    wine = pictures["Wine_by_Jakkub_Mede.jpg"]
+    original = _upload(api, _jpeg_bytes(wine), "wine.jpg")
+    other = _upload(api, _jpeg_bytes(pictures["Dune.jpg"]), "dune.jpg")
+    response = api.upload(_jpeg_bytes(EDITS["all at once"](wine)), "wine-edit.jpg")
+    assert response.status_code == 201
+    copy = response.json()
+    assert [d["id"] for d in copy["near_duplicates"]] == [original]
+    assert 0 <= copy["near_duplicates"][0]["distance"] <= 12
+    with api.client() as client:
+        detail = client.get(f"/api/images/{original}").json()
+        assert [d["id"] for d in detail["near_duplicates"]] == [copy["id"]]
+        assert client.get(f"/api/images/{other}").json()["near_duplicates"] == []
+
+
+def test_near_duplicate_upload_is_409_when_rejecting(
+    serve: ServerFactory, pictures: dict[str, Image.Image]
+) -> None:
+    server = serve(nginx=False, config={"ingest": {"reject_near_duplicates": True}})
+    api = Api(server, first_run_key(server))
+    flower = pictures["FreshFlower.jpg"]
+    original = _upload(api, _jpeg_bytes(flower), "flower.jpg")
+    response = api.upload(_jpeg_bytes(EDITS["resized to 25%"](flower), quality=60), "small.jpg")
+    assert response.status_code == 409
+    body = response.json()
+    assert body["id"] == original and "near-duplicate" in body["error"]
+    assert api.upload(_jpeg_bytes(pictures["Dune.jpg"]), "dune.jpg").status_code == 201
+
+
+def test_clusters_and_actions_over_http(api: Api, pictures: dict[str, Image.Image]) -> None:
+    wine, stripes = pictures["Wine_by_Jakkub_Mede.jpg"], pictures["Stripes.png"]
+    big = _upload(api, _jpeg_bytes(wine), "wine.jpg")
+    small = _upload(
+        api,
+        _jpeg_bytes(EDITS["resized to 25%"](wine)),
+        "wine-small.jpg",
+        alt="Two glasses of red wine",
+        tags="wine,dinner",
+    )
+    stripes_a = _upload(api, _jpeg_bytes(stripes), "stripes.jpg")
+    stripes_b = _upload(api, _jpeg_bytes(EDITS["cropped 5%"](stripes)), "stripes-crop.jpg")
+    _upload(api, _jpeg_bytes(pictures["Dune.jpg"]), "dune.jpg")
+    reader = api.key("reader", "read")
+    with api.client(reader) as client:
+        listing = client.get("/api/duplicates")
+        assert listing.status_code == 200
+        clusters = listing.json()["clusters"]
+        assert sorted(sorted(m["id"] for m in c["images"]) for c in clusters) == sorted(
+            [sorted([big, small]), sorted([stripes_a, stripes_b])]
+        )
+        wine_cluster = next(c for c in clusters if big in {m["id"] for m in c["images"]})
+        assert wine_cluster["keeper"] == big  # most pixels
+        strict = client.get("/api/duplicates?threshold=0").json()
+        assert strict["threshold"] == 0
+        assert stripes_b not in {m["id"] for c in strict["clusters"] for m in c["images"]}
+        refused = client.post("/api/duplicates/keep", json={"keep": big, "remove": [small]})
+        assert refused.status_code == 403  # read scope cannot delete
+    with api.client() as client:
+        dismissed = client.post("/api/duplicates/dismiss", json={"ids": [stripes_a, stripes_b]})
+        assert dismissed.json() == {"dismissed_pairs": 1}
+        remaining = client.get("/api/duplicates").json()["clusters"]
+        assert [c["keeper"] for c in remaining] == [big]
+        kept = client.post("/api/duplicates/keep", json={"keep": big, "remove": [small]})
+        assert kept.status_code == 200, kept.text
+        body = kept.json()
+        assert body["removed"] == [small]
+        assert body["image"]["alt"] == "Two glasses of red wine"
+        assert {t["tag"]: t["source"] for t in body["image"]["tags"]} == {
+            "wine": "human",
+            "dinner": "human",
+        }
+        assert client.get(f"/api/images/{small}").status_code == 404
+        assert client.get(f"/img/_/w_100/{small}.jpg").status_code == 404
+        assert client.get(f"/img/_/w_100/{big}.jpg").status_code == 200
+        assert client.get("/api/duplicates").json()["clusters"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/api/duplicates/keep", {"keep": "x", "remove": ["0" * 20]}, 400, "not an image id"),
+        ("/api/duplicates/keep", {"keep": "a" * 20}, 400, "remove"),
+        ("/api/duplicates/keep", {"keep": 7, "remove": []}, 400, "keep"),
+        ("/api/duplicates/keep", {"keep": "a" * 20, "remove": ["b" * 20]}, 404, "does not exist"),
+        ("/api/duplicates/keep", {"keep": "a" * 20, "remove": [], "x": 1}, 400, "unknown field"),
+        ("/api/duplicates/keep", [1, 2], 400, "JSON object"),
+        ("/api/duplicates/dismiss", {"ids": ["a" * 20]}, 400, "at least two"),
+        ("/api/duplicates/dismiss", {"ids": "ab"}, 400, "list"),
+        ("/api/duplicates/dismiss", {"ids": [None, 3]}, 400, "not an image id"),
+    ],
+)
+def test_bad_duplicate_actions_are_4xx_naming_the_problem(
+    shared_api: Api, path: str, body: object, status: int, message: str
+) -> None:
+    with shared_api.client() as client:
+        response = client.post(path, json=body)
+        assert response.status_code == status, response.text
+        assert message in response.json()["error"]
+
+
+@pytest.mark.parametrize("query", ["threshold=65", "threshold=-1", "threshold=x", "limit=3"])
+def test_bad_duplicate_listing_queries_are_400(shared_api: Api, query: str) -> None:
+    with shared_api.client() as client:
+        response = client.get(f"/api/duplicates?{query}")
+        assert response.status_code == 400
+        assert query.split("=")[0] in response.json()["error"]

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from indexer.annotations import Edit, apply_edit, tags_of
 from indexer.catalog import ImageRecord, get_image
 from indexer.db import connect
+from indexer.duplicates import near_duplicates
 from indexer.errors import BadRequest, NotFound, UnsupportedMedia
 from indexer.ingest import Upload, ingest
 from indexer.layout import is_image_id
@@ -115,9 +116,9 @@ def parse_list_query(params: dict[str, str]) -> ImageQuery:
 
 
 def near_duplicates_of(services: Services, image_id: str) -> list[dict[str, Any]]:
-    """Near-duplicates for the detail view; empty until the perceptual-hash index
-    (issue 5) is wired in here."""
-    return []
+    """Near-duplicates for the detail view (indexer/duplicates.py), nearest first."""
+    found = near_duplicates(services.db, image_id, services.settings.ingest)
+    return [duplicate.as_json() for duplicate in found]
 
 
 def _detail(request: Request, record: ImageRecord) -> dict[str, Any]:
