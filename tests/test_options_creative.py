@@ -280,6 +280,23 @@ def test_filters_keep_transparency(library: Library, tmp_path: Path) -> None:
 # --- smart and face crops ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("hot", "window", "expected"),
+    [
+        ((0, 0), (3, 3), (0, 0)),  # the window covers the one salient pixel at the corner
+        ((9, 9), (3, 3), (7, 7)),
+        ((5, 2), (4, 10), (3, 0)),  # ties: of the windows holding it, the most central
+        (None, (4, 4), (3, 3)),  # nothing salient: centred
+    ],
+)
+def test_best_window(hot: tuple[int, int] | None, window: tuple[int, int],
+                     expected: tuple[int, int]) -> None:
+    weights = np.zeros((10, 10))
+    if hot is not None:
+        weights[hot[1], hot[0]] = 1.0
+    assert smartcrop.best_window(weights, window) == expected
+
+
 def test_the_drawn_face_is_detected_where_it_was_drawn() -> None:
     faces = smartcrop.detect_faces(face_scene())
     assert faces, "the Haar cascade must find the drawn face, or the face tests prove nothing"
