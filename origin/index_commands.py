@@ -103,7 +103,7 @@ def _row(connection: Any, hit: Hit) -> dict[str, Any]:
     label = (record["title"] or record["filename"]) if record else ""
     return {
         "id": hit.image_id,
-        "score": round(hit.score, 6),
+        "score": hit.score,
         "label": label,
         "tags": [t[0] for t in tags],
     }

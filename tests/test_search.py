@@ -3,6 +3,7 @@ strings, and the hybrid (reciprocal-rank fusion) merge.  HTTP tests are at the e
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -23,6 +24,8 @@ from indexer.search import (
     text_search,
     words,
 )
+from tests.api_support import Api, first_run_key, jpeg_bytes, run_pictor
+from tests.conftest import start_server
 
 
 @pytest.fixture
@@ -251,3 +254,115 @@ def test_hybrid_puts_exact_tag_matches_first_then_fuses(
 ) -> None:
     merged = hybrid([Hit(i, 1.0) for i in text], [Hit(i, 0.5) for i in semantic], exact, limit)
     assert ids(merged) == expected
+
+
+# ---------------------------------------------------------------- over HTTP (no AI worker)
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, dict[str, str]]]:
+    """One server with three tagged uploads; the tests only read."""
+    server = start_server(tmp_path_factory.mktemp("search-api"), nginx=False)
+    client = Api(server, first_run_key(server))
+    uploads = {
+        "tagged": client.upload(jpeg_bytes(0), "a.jpg", tags="sunset,beach", title="Evening"),
+        "alt": client.upload(jpeg_bytes(1), "b.jpg", alt="A sunset over the harbour"),
+        "café": client.upload(jpeg_bytes(2), "sunset-file.jpg", title="Café terrace"),
+    }
+    assert all(r.status_code == 201 for r in uploads.values()), [r.text for r in uploads.values()]
+    try:
+        yield client, {name: r.json()["id"] for name, r in uploads.items()}
+    finally:
+        server.stop()
+
+
+def test_text_search_over_http_ranks_and_presents_images(api: tuple[Api, dict[str, str]]) -> None:
+    client, ids = api
+    reader = client.key("search-reader", "read")
+    with client.client(reader) as http:
+        response = http.get("/api/search", params={"q": "sunset"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["query"], body["mode"]) == ("sunset", "text")
+        found = [r["id"] for r in body["results"]]
+        assert found == [ids["tagged"], ids["alt"], ids["café"]]  # tags > alt > file name
+        first = body["results"][0]
+        assert first["score"] > body["results"][1]["score"] > 0
+        assert {t["tag"] for t in first["tags"]} == {"sunset", "beach"}
+        assert first["urls"]["presets"]["thumb"].endswith(f"/img/thumb/{ids['tagged']}")
+        cafe = http.get("/api/search", params={"q": "CAFE", "limit": "1"}).json()["results"]
+        assert [r["id"] for r in cafe] == [ids["café"]]
+        assert http.get("/api/search", params={"q": "sun*"}).json()["results"]
+    with client.server.client() as anonymous:
+        assert anonymous.get("/api/search", params={"q": "sunset"}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "q: give some text"),
+        ({"q": "   "}, "q: give some text"),
+        ({"q": "!!!"}, "at least one word"),
+        ({"q": "x" * 501}, "longer than 500"),
+        ({"q": "sunset", "mode": "magic"}, "invalid mode"),
+        ({"q": "sunset", "limit": "0"}, "invalid limit"),
+        ({"q": "sunset", "limit": "101"}, "invalid limit"),
+        ({"q": "sunset", "limit": "ten"}, "invalid limit"),
+        ({"q": "sunset", "sort": "new"}, "unknown query parameter 'sort'"),
+    ],
+)
+def test_bad_search_requests_are_400(
+    api: tuple[Api, dict[str, str]], params: dict[str, str], message: str
+) -> None:
+    with api[0].client() as http:
+        response = http.get("/api/search", params=params)
+        assert response.status_code == 400, response.text
+        assert message in response.json()["error"]
+
+
+@pytest.mark.parametrize("text", [text for text, _ in HOSTILE if len(text) <= 500])
+def test_hostile_queries_over_http_are_never_5xx(
+    api: tuple[Api, dict[str, str]], text: str
+) -> None:
+    with api[0].client() as http:
+        response = http.get("/api/search", params={"q": text})
+        assert response.status_code in (200, 400), response.text
+
+
+def test_without_the_worker_semantic_is_503_and_hybrid_degrades(
+    api: tuple[Api, dict[str, str]],
+) -> None:
+    client, ids = api
+    with client.client() as http:
+        semantic = http.get("/api/search", params={"q": "sunset", "mode": "semantic"})
+        assert semantic.status_code == 503
+        assert "AI worker" in semantic.json()["error"]
+        assert "ai.enabled is false" in semantic.json()["error"]  # the reason, not a shrug
+        similar = http.get(f"/api/images/{ids['tagged']}/similar")
+        assert similar.status_code == 503
+        assert http.get(f"/api/images/{'0' * 20}/similar").status_code == 404
+        assert http.get("/api/images/nothex/similar").status_code == 404
+        hybrid_response = http.get("/api/search", params={"q": "sunset", "mode": "hybrid"})
+        assert hybrid_response.status_code == 200
+        body = hybrid_response.json()
+        assert "text results only" in body["notice"]
+        assert body["results"][0]["id"] == ids["tagged"]  # exact tag first
+        status = http.get("/api/status").json()["ai"]
+        assert status["state"] == "unavailable" and status["detail"] == "ai.enabled is false"
+        assert status["jobs"]["pending"] == 3  # queued for when AI is on
+
+
+def test_pictor_search_cli(api: tuple[Api, dict[str, str]]) -> None:
+    client, ids = api
+    result = run_pictor(client.server, "search", "sunset", "--json")
+    assert result.returncode == 0, result.stderr
+    found = [row["id"] for row in json.loads(result.stdout)["results"]]
+    assert found == [ids["tagged"], ids["alt"], ids["café"]]
+    plain = run_pictor(client.server, "search", "harbour")
+    assert plain.returncode == 0 and plain.stdout.startswith(ids["alt"])
+    semantic = run_pictor(client.server, "search", "sunset", "--mode", "semantic")
+    assert semantic.returncode == 1 and "AI worker" in semantic.stderr
+    hybrid_run = run_pictor(client.server, "search", "sunset", "--mode", "hybrid", "--json")
+    assert hybrid_run.returncode == 0 and "text results only" in hybrid_run.stderr
+    empty = run_pictor(client.server, "search", "!!!")
+    assert empty.returncode == 1 and "at least one word" in empty.stderr

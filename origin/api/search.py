@@ -108,7 +108,7 @@ def present_hits(
     found = [(hit, record) for hit, record in records if record is not None]
     tags = tags_of(db, [record.id for _, record in found])
     return [
-        {**present_image(request, record, tags[record.id]), key: round(hit.score, 6)}
+        {**present_image(request, record, tags[record.id]), key: hit.score}
         for hit, record in found
     ]
 
