@@ -5,8 +5,10 @@ human text kept), not the semantics.  ``pictor serve`` end to end is at the end.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -24,8 +26,10 @@ from indexer.embeddings import from_blob
 from indexer.layout import DataLayout
 from indexer.search import text_search
 from indexer.worker import Engine, Worker
+from tests.api_support import Api, first_run_key, jpeg_bytes, run_pictor
 from tests.clip_support import save_tiny_model
-from tests.conftest import ingest_paths, make_settings, photo
+from tests.conftest import ServerFactory, ingest_paths, make_settings, photo
+from tests.processes import cmdline, descendants
 
 PHOTOS = ["LadyBird.jpg", "goldfish.png", "Dune.jpg"]
 
@@ -337,3 +341,72 @@ def test_worker_loop_stops_on_request_and_says_so(tmp_path: Path, tiny: dict[str
         assert not thread.is_alive()
         assert jobs.counts(db)["done"] == 1
         assert jobs.worker_state(db)["state"] == "stopped"
+
+
+# ---------------------------------------------------------------- pictor serve, end to end
+
+
+def _maps(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+def _wait_for_jobs(api: Api, count: int) -> dict[str, Any]:
+    status: dict[str, Any] = {}
+    with api.client() as http:
+        for _ in range(1800):  # the worker imports torch and loads the model first
+            status = http.get("/api/status").json()["ai"]
+            if status["jobs"]["done"] == count:
+                return status
+            time.sleep(0.1)
+    raise AssertionError(f"jobs not done: {status}\n{api.server.logs()}")
+
+
+def test_serve_runs_the_worker_end_to_end(
+    serve: ServerFactory, tiny: dict[str, Any], tmp_path: Path
+) -> None:
+    vocabulary = tmp_path / "vocabulary.toml"
+    vocabulary.write_text(SMALL_VOCABULARY)
+    ai = {
+        **tiny,
+        "tag_threshold": -1.0,
+        "tag_top_k": 3,
+        "vocabulary": str(vocabulary),
+        "min_similarity": -1.0,
+        "poll_seconds": 0.2,
+    }
+    server = serve(nginx=False, config={"ai": ai})
+    api = Api(server, first_run_key(server))
+    ids = [api.upload(jpeg_bytes(seed), f"{seed}.jpg").json()["id"] for seed in range(3)]
+    status = _wait_for_jobs(api, 3)
+    assert status["state"] == "ready" and status["model"].startswith("pictor-tiny/")
+    with api.client() as http:
+        detail = http.get(f"/api/images/{ids[0]}").json()
+        tags = [t for t in detail["tags"] if t["source"] == "ai"]
+        assert len(tags) == 3 and all(-1 <= t["score"] <= 1 for t in tags)
+        assert detail["alt"].startswith("A photo of ")
+        found = http.get("/api/search", params={"q": f'"{tags[0]["tag"]}"'}).json()["results"]
+        assert ids[0] in [r["id"] for r in found]
+        semantic = http.get("/api/search", params={"q": "a dog", "mode": "semantic"})
+        assert semantic.status_code == 200, semantic.text
+        results = semantic.json()["results"]
+        assert sorted(r["id"] for r in results) == sorted(ids)  # min_similarity -1: all
+        assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+        similar = http.get(f"/api/images/{ids[0]}/similar", params={"limit": 5}).json()
+        assert sorted(r["id"] for r in similar["results"]) == sorted(ids[1:])
+        assert all(-1 <= r["similarity"] <= 1 for r in similar["results"])
+        hybrid = http.get("/api/search", params={"q": tags[0]["tag"], "mode": "hybrid"}).json()
+        assert "notice" not in hybrid
+        first_tags = {t["tag"] for t in hybrid["results"][0]["tags"]}
+        assert tags[0]["tag"] in first_tags  # an exact tag match comes first
+    # torch lives in the worker only: the origin (Hypercorn) processes never map it.
+    processes = {pid: cmdline(pid) for pid in descendants(server.process.pid)}
+    origins = [pid for pid, line in processes.items() if "hypercorn" in line]
+    workers = [pid for pid, line in processes.items() if line.endswith("origin.cli worker ")]
+    assert origins and workers, processes
+    assert all("libtorch" not in _maps(pid) for pid in origins)
+    assert all("libtorch" in _maps(pid) for pid in workers)  # the check can see torch
+    result = run_pictor(server, "jobs", "--json")
+    assert json.loads(result.stdout)["jobs"]["done"] == 3
