@@ -25,6 +25,7 @@ Symbolic links are neither followed nor removed, and every path is re-checked wi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -117,8 +118,24 @@ def scan(root: Path) -> tuple[list[CacheFile], list[CacheFile]]:
 
 
 def cache_usage(root: Path) -> CacheUsage:
-    variants, _ = scan(root)
-    return CacheUsage(len(variants), sum(item.size for item in variants))
+    """Variant files and bytes below ``root``: :func:`scan` without building a record per
+    file (about twice as fast; ``/metrics`` and ``/api/status`` call it)."""
+    files = size = 0
+    pending = [str(root)]
+    while pending:
+        try:
+            entries = os.scandir(pending.pop())
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.is_file(follow_symlinks=False) and not is_temp(entry.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        size += entry.stat(follow_symlinks=False).st_size
+                        files += 1
+    return CacheUsage(files, size)
 
 
 def plan_eviction(

@@ -21,7 +21,6 @@ from starlette.responses import JSONResponse, Response
 
 from indexer.config import Settings
 from indexer.db import connect
-from indexer.janitor import cache_usage
 from indexer.jobs import queue_status
 from indexer.layout import DataLayout
 from origin import metrics
@@ -94,7 +93,7 @@ async def metrics_endpoint(request: Request) -> Response:
 async def status(request: Request) -> Response:
     services: Services = request.app.state.services
     row = services.db.execute("SELECT count(*), coalesce(sum(bytes), 0) FROM images").fetchone()
-    usage = await run_in_threadpool(cache_usage, services.layout.cache)
+    usage = await run_in_threadpool(metrics.CACHE_USAGE.get, services.layout.cache)
     return JSONResponse(
         {
             "uptime_seconds": round(time.time() - services.started, 1),
