@@ -355,7 +355,7 @@ def test_search_modes_without_the_ai_worker(server: Server) -> None:
         assert semantic.status_code == 503 and "text/html" in semantic.headers["content-type"]
         assert "<h1>503: Service Unavailable</h1>" in semantic.text
         hybrid = client.get("/admin", params={"q": "wine glass", "mode": "hybrid"})
-        assert hybrid.status_code == 200 and "Semantic part skipped" in hybrid.text
+        assert hybrid.status_code == 200 and "text results only" in hybrid.text
         assert f'data-image-id="{image_id}"' in hybrid.text
         bad = client.get("/admin", params={"q": "x", "mode": "telepathic"})
         assert bad.status_code == 400 and "unknown search mode" in bad.text
