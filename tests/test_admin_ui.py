@@ -131,6 +131,31 @@ def test_status_figures_read_like_people_write_them(value: object, kind: str, sh
     assert figure(value, kind) == shown
 
 
+def test_render_latency_percentiles_from_the_access_log(tmp_path: Path) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from origin.admin.latency import render_latency
+
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+    def line(seconds: float, cache: str = "MISS", age: int = 60) -> str:
+        when = (now - timedelta(seconds=age)).isoformat()
+        return json.dumps({"time": when, "client": "127.0.0.1", "method": "GET",
+                           "uri": "/img/x", "status": 200, "request_time": seconds,
+                           "upstream_time": "" if cache == "HIT" else f"{seconds:.3f}",
+                           "cache": cache, "request_id": "r"})
+
+    log = tmp_path / "access.log"
+    renders = [line(n / 100) for n in range(1, 101)]  # 0.01 .. 1.00 s
+    others = [line(9.0, cache="HIT"), line(9.0, age=7200), "not json"]
+    log.write_text("\n".join([*renders, *others]) + "\n")
+    latency = render_latency([log, tmp_path / "missing.log"], now - timedelta(hours=1))
+    assert latency is not None and latency.renders == 100
+    assert latency.seconds == {50: 0.5, 90: 0.9, 99: 0.99}
+    assert render_latency([log], now + timedelta(hours=1)) is None
+
+
 def test_sessions_store_only_a_hash_and_expire(tmp_path: Path) -> None:
     with closing(open_database(tmp_path / "pictor.db")) as db:
         key, _ = create_key(db, "editor", ["write"])
@@ -750,6 +775,7 @@ def test_status_page(server: Server, browser: Any) -> None:
     key = make_key(server, "operator", ["write"])
     assert server.get("/img/thumb/0123456789abcdef0123").status_code == 404  # for the report
     failing = _upload_over_api(server, key, "YellowFlower.jpg")
+    assert server.get(f"/img/thumb/{failing}").headers["x-cache"] == "MISS"  # one render
     with closing(connect(server.layout.database)) as db, db:  # as the worker records it
         db.execute(
             "UPDATE jobs SET state = 'failed', attempts = 3, last_error = ? WHERE image_id = ?",
@@ -768,6 +794,7 @@ def test_status_page(server: Server, browser: Any) -> None:
     assert page.locator('dd[data-jobs="failed"]').inner_text() == "1"
     error_row = page.locator("tr", has=page.locator(f'a[href="/admin/images/{failing}"]'))
     assert "CLIP weights not found" in error_row.inner_text()
+    assert re.fullmatch(r"\d+ ms", page.locator('dd[data-latency="p99"]').inner_text())
     not_found = page.locator("h4:text-is('404') + table")
     assert "127.0.0.1" in not_found.inner_text()
     screenshot(page, "status")

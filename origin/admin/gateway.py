@@ -25,6 +25,7 @@ from indexer.layout import DataLayout
 from indexer.removal import remove_image
 from indexer.resolve import KeepResult, dismiss, keep_one
 from origin import health
+from origin.admin.latency import Latency, render_latency
 from origin.report import build_report, default_logs, since_now
 from origin.services import Services
 
@@ -112,9 +113,11 @@ async def status_document(request: Request) -> dict[str, Any]:
     return document
 
 
-def traffic_report(layout: DataLayout, since: str) -> dict[str, Any]:
-    """``pictor report --since`` over Nginx's access logs, as a dict."""
-    return build_report(default_logs(layout.logs), since=since_now(since))
+def traffic_report(layout: DataLayout, since: str) -> tuple[dict[str, Any], Latency | None]:
+    """``pictor report --since`` over Nginx's access logs, as a dict, and the render
+    latency percentiles over the same lines."""
+    logs, start = default_logs(layout.logs), since_now(since)
+    return build_report(logs, since=start), render_latency(logs, start)
 
 
 def recent_job_errors(services: Services) -> list[dict[str, object]]:

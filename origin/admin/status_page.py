@@ -32,7 +32,8 @@ async def show(request: Request) -> Response:
     if period not in PERIODS:
         raise BadRequest(f"since: use one of {', '.join(PERIODS)}")
     document = await gateway.status_document(request)
-    report = await run_in_threadpool(gateway.traffic_report, services_of(request).layout, period)
+    layout = services_of(request).layout
+    report, latency = await run_in_threadpool(gateway.traffic_report, layout, period)
     job_errors = await run_in_threadpool(gateway.recent_job_errors, services_of(request))
     headline_keys = {key for key, _, _ in HEADLINES} | {"ai"}
     return render(
@@ -45,6 +46,7 @@ async def show(request: Request) -> Response:
             "ai": document.get("ai"),
             "job_errors": job_errors,
             "report": report,
+            "latency": latency,
             "period": period,
             "periods": PERIODS,
         },
