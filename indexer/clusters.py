@@ -14,7 +14,6 @@ import sqlite3
 from dataclasses import dataclass
 
 from indexer.config import IngestSettings
-from indexer.duplicates import close_pairs
 from indexer.hash_index import index_for
 
 
@@ -83,9 +82,9 @@ def find_clusters(
     connection: sqlite3.Connection, settings: IngestSettings, threshold: int | None = None
 ) -> list[Cluster]:
     """All clusters, biggest first.  ``threshold`` overrides the pHash threshold."""
-    ids, phashes, dhashes = index_for(connection).snapshot()
     phash_threshold = settings.near_duplicate_threshold if threshold is None else threshold
-    pairs = close_pairs(phashes, dhashes, phash_threshold, settings.near_duplicate_dhash_threshold)
+    index = index_for(connection)
+    ids, pairs = index.pairs(phash_threshold, settings.near_duplicate_dhash_threshold)
     dismissed = _dismissed(connection)
     groups = UnionFind()
     for pair in pairs:

@@ -14,16 +14,12 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image
 
 from indexer.config import IngestSettings
 from indexer.errors import Conflict
-from indexer.hash_index import Int64s, Match, index_for, popcount_xor
+from indexer.hash_index import Match, index_for
 from indexer.hashes import PerceptualHashes, oriented_hashes, perceptual_hashes
-
-# Elements of one (rows x all) distance block in the all-pairs scan: 4M int64 = 32 MB.
-_BLOCK_ELEMENTS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -104,31 +100,3 @@ def dismissed_partners(connection: sqlite3.Connection, image_id: str) -> set[str
         (image_id, image_id),
     )
     return {row[0] for row in rows}
-
-
-@dataclass(frozen=True)
-class Pair:
-    a: int  # positions in the index arrays, a < b
-    b: int
-    distance: int
-
-
-def close_pairs(
-    phashes: Int64s, dhashes: Int64s, phash_threshold: int, dhash_threshold: int
-) -> list[Pair]:
-    """Every pair within both thresholds: an upper-triangle scan in blocks of rows, so
-    memory stays bounded (O(n²) work; ~10 s at 100,000 images, see bench/index.py)."""
-    count = len(phashes)
-    rows_per_block = max(1, _BLOCK_ELEMENTS // max(count, 1))
-    pairs: list[Pair] = []
-    for start in range(0, count, rows_per_block):
-        stop = min(count, start + rows_per_block)
-        p_dist = popcount_xor(phashes[start:stop, None], phashes[None, start:])
-        d_dist = popcount_xor(dhashes[start:stop, None], dhashes[None, start:])
-        close = (p_dist <= phash_threshold) & (d_dist <= dhash_threshold)
-        rows, cols = np.nonzero(close)
-        for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
-            a, b = start + row, start + col
-            if a < b:  # the block includes the diagonal and the part left of it
-                pairs.append(Pair(a, b, int(p_dist[row, col])))
-    return pairs

@@ -5,6 +5,11 @@ about 1 ms per query at a million hashes, with no per-row Python.  Each process 
 one index per database file and brings it up to date before every lookup: new rows are
 read by rowid; a deletion or a rewritten hash moves ``hash_index_state.generation``
 (triggers in sql/0005) and makes the next lookup reload everything.
+
+The close pairs behind the duplicate clusters are an all-pairs scan, O(n²): seconds at
+tens of thousands of images (bench/index.py).  They are cached per thresholds and
+extended incrementally — new rows are compared with all rows, O(new * n) — so only the
+first listing after a start or a deletion pays the full scan.
 """
 
 from __future__ import annotations
@@ -27,6 +32,38 @@ def popcount_xor(a: Int64s, b: Int64s) -> npt.NDArray[np.uint8]:
     return np.bitwise_count(np.bitwise_xor(a, b).view(np.uint64))
 
 
+# Elements of one (rows x all) distance block in the all-pairs scan: 4M int64 = 32 MB.
+_BLOCK_ELEMENTS = 1 << 22
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: int  # positions in the index arrays, a < b
+    b: int
+    distance: int  # pHash
+
+
+def close_pairs(
+    phashes: Int64s, dhashes: Int64s, phash_threshold: int, dhash_threshold: int, start: int = 0
+) -> list[Pair]:
+    """Every pair within both thresholds whose later member is at ``start`` or after,
+    scanned in blocks of rows so memory stays bounded."""
+    count = len(phashes)
+    rows_per_block = max(1, _BLOCK_ELEMENTS // max(count, 1))
+    pairs: list[Pair] = []
+    for first in range(start, count, rows_per_block):
+        last = min(count, first + rows_per_block)
+        p_dist = popcount_xor(phashes[first:last, None], phashes[None, :last])
+        rows, cols = np.nonzero(p_dist <= phash_threshold)
+        earlier = cols < rows + first  # each pair once, from its later member
+        rows, cols = rows[earlier], cols[earlier]
+        d_dist = popcount_xor(dhashes[cols], dhashes[rows + first])
+        confirmed = d_dist <= dhash_threshold
+        for row, col in zip(rows[confirmed].tolist(), cols[confirmed].tolist(), strict=True):
+            pairs.append(Pair(col, row + first, int(p_dist[row, col])))
+    return pairs
+
+
 @dataclass(frozen=True)
 class Match:
     image_id: str
@@ -42,6 +79,8 @@ class HashIndex:
     last_rowid: int = 0
     generation: int = -1
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # (phash threshold, dhash threshold) -> (rows covered, their close pairs)
+    pair_cache: dict[tuple[int, int], tuple[int, list[Pair]]] = field(default_factory=dict)
 
     def refresh(self, connection: sqlite3.Connection) -> None:
         """Read what changed since the last refresh (cheap when nothing did)."""
@@ -57,6 +96,7 @@ class HashIndex:
         self.phashes = np.empty(0, np.int64)
         self.dhashes = np.empty(0, np.int64)
         self.last_rowid = 0
+        self.pair_cache = {}
 
     def _append(self, connection: sqlite3.Connection) -> None:
         rows = connection.execute(
@@ -75,6 +115,19 @@ class HashIndex:
         """Fill the index directly (benchmarks, tests); it is then never refreshed."""
         with self.lock:
             self.ids, self.phashes, self.dhashes = ids, phashes, dhashes
+            self.pair_cache = {}
+
+    def pairs(self, phash_threshold: int, dhash_threshold: int) -> tuple[list[str], list[Pair]]:
+        """All close pairs and the ids their positions refer to (from the cache,
+        extended by the rows added since)."""
+        with self.lock:
+            key = (phash_threshold, dhash_threshold)
+            covered, found = self.pair_cache.get(key, (0, []))
+            if covered < len(self.ids):
+                fresh = close_pairs(self.phashes, self.dhashes, *key, start=covered)
+                found = found + fresh
+                self.pair_cache[key] = (len(self.ids), found)
+            return self.ids, found
 
     def search(
         self, queries: list[tuple[int, int]], phash_threshold: int, dhash_threshold: int
@@ -93,10 +146,6 @@ class HashIndex:
         hits = np.flatnonzero((p_dist <= phash_threshold) & (d_dist <= dhash_threshold))
         order = hits[np.lexsort((d_dist[hits], p_dist[hits]))]
         return [Match(ids[i], int(p_dist[i]), int(d_dist[i])) for i in order]
-
-    def snapshot(self) -> tuple[list[str], Int64s, Int64s]:
-        with self.lock:
-            return self.ids, self.phashes, self.dhashes
 
 
 def _generation(connection: sqlite3.Connection) -> int:

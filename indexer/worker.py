@@ -20,6 +20,7 @@ import threading
 import time
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,10 @@ def clip_picture(layout: DataLayout, record: ImageRecord) -> Image.Image:
         path = layout.pyramid_dir(record.id) / level_name(min(record.pyramid), record.has_alpha)
     else:
         path = pixel_source(record, layout.original(record.id), layout.pyramid_dir(record.id))
+    return load_clip_picture(path)
+
+
+def load_clip_picture(path: Path) -> Image.Image:
     with Image.open(path) as image:
         image.draft("RGB", (448, 448))  # JPEG: decode at a reduced scale
         picture = to_srgb(upright(image))

@@ -12,17 +12,19 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
+from indexer import hash_index
 from indexer.clusters import UnionFind, find_clusters
 from indexer.config import IngestSettings, Settings
 from indexer.db import open_database, transaction
-from indexer.duplicates import close_pairs, near_duplicates
+from indexer.duplicates import near_duplicates
 from indexer.errors import BadRequest, Conflict, NotFound
-from indexer.hash_index import HashIndex, index_for
+from indexer.hash_index import HashIndex, close_pairs, index_for
 from indexer.hashes import distance, oriented_hashes, perceptual_hashes, to_signed
 from indexer.ingest import Upload, ingest
 from indexer.layout import DataLayout
@@ -112,7 +114,7 @@ def test_union_find_joins_transitively() -> None:
 
 
 def test_close_pairs_scans_the_upper_triangle_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("indexer.duplicates._BLOCK_ELEMENTS", 8)  # force many small blocks
+    monkeypatch.setattr("indexer.hash_index._BLOCK_ELEMENTS", 8)  # force many small blocks
     base = np.array([0, 0b1111, 0, -1, 0b111], np.int64)
     pairs = close_pairs(base, base, 3, 3)
     assert sorted((p.a, p.b, p.distance) for p in pairs) == [
@@ -400,6 +402,35 @@ def test_keep_one_merges_tags_and_text_then_deletes_the_rest(
         " JOIN images i ON i.id = d.image_id WHERE images_fts MATCH 'dinner'"
     ).fetchall()
     assert [r[0] for r in found] == [keeper]  # merged tags are searchable
+
+
+def test_cluster_pairs_are_cached_and_extended_with_new_rows(
+    library: tuple[sqlite3.Connection, DataLayout, Settings],
+    pictures: dict[str, Image.Image],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connection, _, settings = library
+    starts: list[int] = []
+    real = hash_index.close_pairs
+
+    def recording(*args: Any, start: int = 0) -> list[hash_index.Pair]:
+        starts.append(start)
+        return real(*args, start=start)
+
+    monkeypatch.setattr(hash_index, "close_pairs", recording)
+    dune = pictures["Dune.jpg"]
+    first = _ingest(library, dune, "dune.jpg")
+    _ingest(library, pictures["Storm.jpg"], "storm.jpg")
+    assert find_clusters(connection, settings.ingest) == []
+    copy = _ingest(library, EDITS["brightened 30%"](dune), "dune-bright.jpg")
+    (cluster,) = find_clusters(connection, settings.ingest)
+    assert {m.id for m in cluster.members} == {first, copy}
+    assert find_clusters(connection, settings.ingest) == [cluster]  # cached: no scan
+    assert starts == [0, 2]  # the full scan once, then only the new third row
+    with transaction(connection):
+        connection.execute("DELETE FROM images WHERE id = ?", (copy,))
+    assert find_clusters(connection, settings.ingest) == []
+    assert starts == [0, 2, 0]  # a deletion means a fresh scan
 
 
 @pytest.mark.parametrize(
