@@ -386,6 +386,26 @@ def test_search_modes_without_the_ai_worker(server: Server) -> None:
         assert bad.status_code == 400 and "unknown search mode" in bad.text
 
 
+def test_delete_returns_where_it_was_asked_and_only_inside_the_admin(server: Server) -> None:
+    key = make_key(server, "deleter", ["admin"])
+    first = _upload_over_api(server, key, "FreshFlower.jpg")
+    second = _upload_over_api(server, key, "seeding_by_Clements_Engelhardt.jpg")
+    with server.client() as client:
+        assert log_in(client, key).status_code == 303
+        csrf = page_csrf(client)
+        back = client.post(f"/admin/images/{first}/delete",
+                           data={"csrf_token": csrf, "next": "/admin/duplicates?done=deleted"})
+        assert back.status_code == 303
+        assert back.headers["location"] == "/admin/duplicates?done=deleted"
+        hostile = client.post(f"/admin/images/{second}/delete",
+                              data={"csrf_token": csrf, "next": "https://evil.example/"})
+        assert hostile.headers["location"] == f"/admin?deleted={second}"
+        again = client.post(f"/admin/images/{second}/delete", data={"csrf_token": csrf})
+        assert again.status_code == 404  # already gone: a clear 404, not a 500
+    for image_id in (first, second):
+        assert db_row(server, "SELECT 1 FROM images WHERE id = ?", image_id) is None
+
+
 def _upload_over_api(server: Server, key: str, name: str) -> str:
     with server.client() as client:
         response = client.post(

@@ -149,5 +149,5 @@ async def delete(request: Request) -> Response:
     image_id = image_id_of(request)
     target = (await request.form()).get("next")
     await run_write(request, gateway.delete_image, services_of(request).layout, image_id)
-    back = safe_next(str(target)) if target else f"/admin?deleted={image_id}"
+    back = safe_next(str(target or ""), default=f"/admin?deleted={image_id}")
     return RedirectResponse(back, status_code=303)

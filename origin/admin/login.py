@@ -36,11 +36,11 @@ LOGIN_COOKIE_SECONDS = 3600
 HOME = "/admin"
 
 
-def safe_next(target: str | None) -> str:
+def safe_next(target: str | None, default: str = HOME) -> str:
     """Only local admin paths: ``next`` must never send the browser to another site."""
     if target and target.startswith("/admin") and not target.startswith("//"):
         return target
-    return HOME
+    return default
 
 
 def login_form(request: Request, *, error: str = "", status_code: int = 200) -> Response:
