@@ -24,6 +24,7 @@ from indexer.db import connect
 from indexer.jobs import queue_status
 from indexer.layout import DataLayout
 from origin import metrics
+from origin.report import recent_cache_ratio
 from origin.services import Services
 
 
@@ -94,6 +95,8 @@ async def status(request: Request) -> Response:
     services: Services = request.app.state.services
     row = services.db.execute("SELECT count(*), coalesce(sum(bytes), 0) FROM images").fetchone()
     usage = await run_in_threadpool(metrics.CACHE_USAGE.get, services.layout.cache)
+    recent = await run_in_threadpool(recent_cache_ratio, services.layout.logs / "access.log")
+    latency = await run_in_threadpool(metrics.render_latency)
     return JSONResponse(
         {
             "uptime_seconds": round(time.time() - services.started, 1),
@@ -102,6 +105,8 @@ async def status(request: Request) -> Response:
             "cache_files": usage.files,
             "cache_bytes": usage.bytes,
             "cache_budget_bytes": services.settings.cache.max_bytes,
+            "cache_recent_requests": recent,  # from the access log: Nginx's hits too
+            "render_latency": latency,
             "render_queue": services.renderer.pending,
             "render_capacity": services.renderer.capacity,
             "ai": queue_status(services.db),  # worker state and job counts (indexer/jobs.py)

@@ -111,12 +111,35 @@ def counts_uploads(handler: Handler) -> Handler:
 
 def exposition(settings: Settings) -> tuple[bytes, str]:
     """The text to serve at ``/metrics`` (blocking: walks the cache; call it in a thread)."""
+    scraped = CollectorRegistry()
+    scraped.register(ScrapeCollector(settings))
+    return generate_latest(events()) + generate_latest(scraped), CONTENT_TYPE_LATEST
+
+
+def events() -> CollectorRegistry:
+    """Counters, histograms and gauges of every worker (or of this process alone)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
     registry = CollectorRegistry()
-    registry.register(ScrapeCollector(settings))
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY) + generate_latest(registry), CONTENT_TYPE_LATEST
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def render_latency() -> dict[str, dict[str, float]]:
+    """Renders and their mean seconds by output format, over every worker (for
+    ``/api/status``; the histogram itself is on ``/metrics``)."""
+    totals: dict[str, dict[str, float]] = {}
+    for family in events().collect():
+        if family.name != "pictor_render_seconds":
+            continue
+        for sample in family.samples:
+            kind = sample.name.removeprefix("pictor_render_seconds_")
+            if kind in ("count", "sum"):
+                totals.setdefault(sample.labels["format"], {})[kind] = sample.value
+    return {
+        fmt: {"renders": int(t["count"]), "mean_seconds": round(t["sum"] / t["count"], 4)}
+        for fmt, t in sorted(totals.items()) if t.get("count")
+    }
 
 
 class ScrapeCollector(Collector):

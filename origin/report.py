@@ -164,7 +164,9 @@ class Aggregate:
             self._keep_slow(entry, entry.upstream_time)
 
     def _keep_slow(self, entry: LogEntry, seconds: float) -> None:
-        if len(self.slowest) >= self.top and seconds <= self.slowest[-1].seconds:
+        if self.top <= 0 or (
+            len(self.slowest) >= self.top and seconds <= self.slowest[-1].seconds
+        ):
             return
         self.slowest.append(Slow(seconds, entry.uri, entry.status, entry.client,
                                  entry.request_id))
@@ -232,6 +234,27 @@ def build_report(
         elif since is None or entry.time >= since:
             aggregate.add(entry)
     return aggregate.summary()
+
+
+def recent_cache_ratio(path: Path, tail_bytes: int = 1 << 20) -> dict[str, Any] | None:
+    """Hits and renders among the last ``tail_bytes`` of the access log (a few thousand
+    requests, read in milliseconds), or None without a log (embedded mode)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            start = max(0, handle.tell() - tail_bytes)
+            handle.seek(start)
+            if start:
+                handle.readline()  # a partial line
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return None
+    aggregate = Aggregate(storm_threshold=0, top=0)
+    for line in lines:
+        if (entry := parse_line(line)) is not None:
+            aggregate.add(entry)
+    summary = aggregate.summary()
+    return {key: summary[key] for key in ("requests", "cache_hits", "cache_misses", "hit_ratio")}
 
 
 def since_now(duration: str | None, now: datetime | None = None) -> datetime | None:

@@ -119,6 +119,13 @@ def test_metric_values_after_a_known_sequence(server: Server, image_id: str) -> 
         assert all(dict(labels)["route"] == "metrics" for _, labels in changed)
     assert len(list((server.layout.run / "metrics").glob("counter_*.db"))) >= 2
 
+    status = fresh_get(server, "/api/status").json()
+    assert status["cache_files"] == 4
+    assert status["cache_recent_requests"] is None  # no Nginx, no access log
+    assert {fmt: v["renders"] for fmt, v in status["render_latency"].items()} == {
+        "jpg": 2, "png": 1, "webp": 1}
+    assert all(v["mean_seconds"] > 0 for v in status["render_latency"].values())
+
 
 def test_uploads_are_counted_by_result(server: Server) -> None:
     api = Api(server, first_run_key(server))

@@ -17,6 +17,7 @@ from origin.report import (
     parse_duration,
     parse_line,
     parse_upstream_time,
+    recent_cache_ratio,
     seek_to,
     since_now,
 )
@@ -131,6 +132,18 @@ def test_seek_to_lands_before_the_first_line_of_the_window(tmp_path: Path) -> No
         seek_to(handle, START + timedelta(days=1))
         assert all(parse_line(line.decode()).time < START + timedelta(days=1)  # type: ignore[union-attr]
                    for line in handle)
+
+
+def test_recent_cache_ratio_reads_only_the_tail(access_log: Path, tmp_path: Path) -> None:
+    whole = recent_cache_ratio(access_log)
+    assert whole == {"requests": 120, "cache_hits": 60, "cache_misses": 41,
+                     "hit_ratio": round(60 / 101, 4)}
+    lines = access_log.read_text().splitlines(keepends=True)
+    tail_bytes = len("".join(lines[-25:]).encode()) + 10  # the last 25 lines and a bit
+    tail = recent_cache_ratio(access_log, tail_bytes=tail_bytes)
+    assert tail is not None
+    assert tail["requests"] == 25 - 2  # two unreadable lines at the end
+    assert recent_cache_ratio(tmp_path / "missing.log") is None
 
 
 def test_table_is_readable(access_log: Path) -> None:
