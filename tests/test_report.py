@@ -21,7 +21,8 @@ from origin.report import (
     seek_to,
     since_now,
 )
-from tests.conftest import REPO
+from tests.conftest import REPO, ServerFactory, ingest_paths, make_settings, photo
+from tests.processes import wait_for
 
 START = datetime(2026, 1, 15, 10, 0, 0, tzinfo=UTC)  # in the past: --since 1h is empty
 IMG = "/img/_/w_{w}/0123456789abcdef0123.jpg"
@@ -96,7 +97,8 @@ def test_report_counts_errors_clients_referers_storms_and_slow_renders(access_lo
     assert report["error_rate_5xx"] == round(1 / 120, 4)
     assert (report["cache_hits"], report["cache_misses"]) == (60, 41)
     assert report["hit_ratio"] == round(60 / 101, 4)
-    assert [tuple(pair) for pair in report["top_clients"]["403"]] == [("10.4.0.3", 7), ("10.4.0.5", 1)]
+    assert [tuple(pair) for pair in report["top_clients"]["403"]] == [
+        ("10.4.0.3", 7), ("10.4.0.5", 1)]
     assert [tuple(pair) for pair in report["top_clients"]["404"]] == [
         ("10.4.0.4", 4), ("10.4.0.3", 1)]
     assert [tuple(pair) for pair in report["top_clients"]["429"]] == [("10.9.9.9", 5)]
@@ -205,3 +207,36 @@ def test_cli_json_and_table(access_log: Path, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "invalid duration" in bad.stderr
     missing = run_cli("--data", str(tmp_path / "nowhere"))
     assert missing.returncode == 1 and "no access log" in missing.stderr
+
+
+def test_report_over_a_real_nginx_access_log(serve: ServerFactory) -> None:
+    """Nginx's request id reaches the origin and comes back; the report reads the log."""
+    server = serve(nginx=True)
+    image_id = ingest_paths(make_settings(server.layout.root), [photo("Storm.jpg")])["Storm.jpg"]
+    with server.client() as client:
+        miss = client.get(f"/img/_/w_120/{image_id}.jpg")
+        hit = client.get(f"/img/_/w_120/{image_id}.jpg")
+        bad = client.get(f"/img/_/w_abc/{image_id}.jpg")
+    assert (miss.headers["x-cache"], hit.headers["x-cache"]) == ("MISS", "HIT")
+    assert bad.status_code == 400
+    request_id = miss.headers["x-request-id"]
+    assert len(request_id) == 32  # Nginx's $request_id, passed on by the origin
+    log = server.layout.logs / "access.log"
+
+    def logged() -> list[dict[str, Any]]:
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text().splitlines() if line]
+
+    wait_for(lambda: len([e for e in logged() if e["uri"].startswith("/img/")]) >= 3,
+             "Nginx to flush its access log")
+    assert request_id in {entry["request_id"] for entry in logged()}
+    result = subprocess.run(
+        [sys.executable, "-m", "origin.cli", "report", "--json", "--data",
+         str(server.layout.root), "--config", str(server.layout.root.parent / "pictor.toml")],
+        capture_output=True, text=True, cwd=REPO, check=True,
+    )
+    report = json.loads(result.stdout)
+    assert report["cache_hits"] >= 1 and report["cache_misses"] >= 1
+    assert report["statuses"]["400"] == 1
+    assert request_id in {slow["request_id"] for slow in report["slowest_renders"]}
