@@ -26,4 +26,4 @@ RUN pip install -e ".${EXTRAS:+[$EXTRAS]}"
 USER pictor
 VOLUME ["/data"]
 EXPOSE 8000
-CMD ["pictor", "serve", "--no-nginx", "--port", "8000"]
+CMD ["pictor", "serve", "--no-nginx", "--no-worker", "--port", "8000"]

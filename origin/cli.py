@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", parents=[common], help="run Nginx + origin (+ worker)")
     serve.add_argument("--no-nginx", action="store_true", help="origin alone serves everything")
+    serve.add_argument(
+        "--no-worker", action="store_true", help="leave the AI worker to another process"
+    )
     serve.add_argument("--port", type=int, help="public port (server.port)")
     serve.add_argument(
         "--ingest",

@@ -30,6 +30,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     return serving.run(
         settings,
         no_nginx=args.no_nginx,
+        no_worker=args.no_worker,
         ingest=[Path(p) for p in args.ingest],
         watch=args.watch,
         config=getattr(args, "config", None),

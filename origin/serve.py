@@ -262,7 +262,13 @@ def announce(settings: Settings, with_nginx: bool) -> None:
 
 
 def run(
-    settings: Settings, *, no_nginx: bool, ingest: list[Path], watch: bool, config: str | None
+    settings: Settings,
+    *,
+    no_nginx: bool,
+    ingest: list[Path],
+    watch: bool,
+    config: str | None,
+    no_worker: bool = False,
 ) -> int:
     if (problem := check_ingest_folders(ingest, watch)) is not None:
         print(f"pictor: {problem}", file=sys.stderr)
@@ -289,7 +295,8 @@ def run(
         bind = f"{settings.server.host}:{settings.server.port}"
         supervisor.start("origin", hypercorn_argv(settings, bind), env)
     supervisor.start("janitor", janitor_argv(settings), env)
-    start_ai_worker(supervisor, settings, layout, env)
+    if not no_worker:  # docker compose runs `pictor worker` as its own service
+        start_ai_worker(supervisor, settings, layout, env)
     if ingest:  # without --watch the folder ingest finishes, and the server keeps running
         supervisor.start("ingest", ingest_argv(ingest, watch), env, oneshot=not watch)
     announce(settings, with_nginx)

@@ -100,6 +100,7 @@ def test_origin_listens_where_the_rendered_upstream_points(
     render = step(origin, ["pictor", "nginx-config"])
     serve = step(origin, ["pictor", "serve"])
     assert "--no-nginx" in serve
+    assert "--no-worker" in serve  # CLIP runs only in the indexer service
     host, _, port = option(render, "--upstream").partition(":")
     assert host == "origin"  # the compose service name resolves on the compose network
     assert option(serve, "--port") == port

@@ -176,3 +176,13 @@ def test_unusable_settings_stop_startup_naming_the_key(
     assert result.returncode == 2, result.stderr
     assert f"invalid configuration key {message}" in result.stderr
     assert "serving on" not in result.stdout
+
+
+def test_no_worker_leaves_the_ai_worker_to_another_process(serve: ServerFactory) -> None:
+    """docker compose runs `pictor worker` as its own service; the origin must not start
+    one (test servers run with ai.enabled = false, so the worker step only says so)."""
+    with_worker = serve(nginx=False)
+    without = serve(nginx=False, extra_args=["--no-worker"])
+    assert "AI tagging and semantic search are off" in with_worker.logs()
+    assert "AI tagging" not in without.logs()
+    assert not [kid for kid in descendants(without.process.pid) if "cli worker" in cmdline(kid)]
