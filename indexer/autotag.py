@@ -29,6 +29,7 @@ from indexer.vocabulary import Label, Vocabulary, article, cache_key
 
 Vectors = npt.NDArray[np.float32]
 SUBJECTS_IN_ALT = 2
+PROGRESS_CHUNK = 512
 
 
 class TextEncoder(Protocol):
@@ -79,8 +80,7 @@ def label_set(
     if row is not None and json.loads(row[0]) == vocabulary.names:
         matrix = embeddings.from_blob(row[2]).reshape(len(vocabulary.labels), row[1])
         return LabelSet(vocabulary, matrix)
-    progress(f"embedding {len(vocabulary.labels)} tag labels (once per model and vocabulary)")
-    prompts = encoder.encode_texts(vocabulary.all_prompts())
+    prompts = _encode_with_progress(encoder, vocabulary.all_prompts(), progress)
     matrix = ensemble(prompts, [len(label.prompts) for label in vocabulary.labels])
     connection.execute(
         "INSERT OR REPLACE INTO label_embeddings (cache_key, model, labels, dim, vectors)"
@@ -94,6 +94,18 @@ def label_set(
         ),
     )
     return LabelSet(vocabulary, matrix)
+
+
+def _encode_with_progress(
+    encoder: TextEncoder, texts: list[str], progress: Callable[[str], None]
+) -> Vectors:
+    """Encode in chunks, reporting after each: ViT-B-32 needs about a minute for the
+    shipped vocabulary on a CPU, and the worker's heartbeat must not go silent."""
+    chunks = []
+    for start in range(0, len(texts), PROGRESS_CHUNK):
+        progress(f"embedding tag prompts {start}/{len(texts)} (once per model and vocabulary)")
+        chunks.append(encoder.encode_texts(texts[start : start + PROGRESS_CHUNK]))
+    return np.concatenate(chunks)
 
 
 def score_tags(labels: LabelSet, image_vector: Vectors, settings: AISettings) -> list[ScoredTag]:

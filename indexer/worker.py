@@ -149,10 +149,14 @@ class Worker:
         model = engine.model.identity
         self.report("ready", "", model)
         while not self.stop.is_set():
-            batch = jobs.claim(self.connection, jobs.CLIP, self.ai.batch_size)
-            if batch:
-                self.process(engine, batch)
-            elif self.stop.wait(self.ai.poll_seconds):
+            try:
+                batch = jobs.claim(self.connection, jobs.CLIP, self.ai.batch_size)
+                if batch:
+                    self.process(engine, batch)
+            except sqlite3.OperationalError as error:  # locked past the busy timeout
+                log.warning("database busy, retrying: %s", error)
+                batch = []
+            if not batch and self.stop.wait(self.ai.poll_seconds):
                 break
             if time.monotonic() - self.last_heartbeat > HEARTBEAT_SECONDS:
                 engine.index.refresh_if_shrunk(self.connection)

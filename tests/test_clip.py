@@ -265,15 +265,18 @@ def database(tmp_path: Path) -> Iterator[Any]:
 def test_label_embeddings_are_cached_by_model_and_vocabulary(database: Any, tmp_path: Path) -> None:
     encoder = CountingEncoder()
     vocabulary = load_vocabulary()
-    first = label_set(database, encoder, vocabulary)
-    second = label_set(database, encoder, vocabulary)
-    assert encoder.calls == 1
+    messages: list[str] = []
+    first = label_set(database, encoder, vocabulary, messages.append)
+    second = label_set(database, encoder, vocabulary, messages.append)
+    chunks = -(-len(vocabulary.all_prompts()) // 512)
+    assert encoder.calls == chunks == len(messages)  # the heartbeat after every chunk
+    assert messages[-1].startswith(f"embedding tag prompts {(chunks - 1) * 512}/")
     assert np.array_equal(first.matrix, second.matrix)
     assert first.matrix.shape == (len(vocabulary.labels), 8)
     smaller = tmp_path / "small.toml"
     smaller.write_text("[category.x]\ntemplates = ['{}', 'a photo of {}']\nlabels = ['dog', 'cat']")
     changed = label_set(database, encoder, load_vocabulary(smaller))
-    assert encoder.calls == 2 and changed.matrix.shape == (2, 8)
+    assert encoder.calls == chunks + 1 and changed.matrix.shape == (2, 8)
     encoder.identity = "another/model"
     label_set(database, encoder, vocabulary)
-    assert encoder.calls == 3
+    assert encoder.calls == 2 * chunks + 1
