@@ -283,7 +283,9 @@ def run(
     if first_key:
         print("pictor: first run: created API key 'admin' (every scope), shown once:")
         print(first_key, flush=True)
-    remove_temp_files(layout)  # no renderer runs yet: every temp file is a crash leftover
+    if (leftovers := remove_temp_files(layout).files) > 0:  # no renderer runs yet
+        print(f"pictor: removed {leftovers} temp file(s) left in the cache by a crash",
+              file=sys.stderr)
     env = child_environment(settings, layout, config)
     supervisor = Supervisor()
     supervisor.install_signal_handlers()

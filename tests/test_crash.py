@@ -112,6 +112,7 @@ def test_kill_9_during_renders_then_restart_serves_only_complete_variants(
     try:
         _, temps = variant_files(restarted)
         assert temps == [], "temp files are removed at startup"
+        assert "temp file(s) left in the cache by a crash" in restarted.logs()
         with restarted.client() as client:
             for path, width in zip(paths, WIDTHS, strict=True):
                 response = client.get(path)

@@ -6,6 +6,8 @@ import io
 import json
 import shutil
 import sqlite3
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -125,6 +127,25 @@ def test_metric_values_after_a_known_sequence(server: Server, image_id: str) -> 
     assert {fmt: v["renders"] for fmt, v in status["render_latency"].items()} == {
         "jpg": 2, "png": 1, "webp": 1}
     assert all(v["mean_seconds"] > 0 for v in status["render_latency"].values())
+
+
+def test_queue_rejections_are_counted(serve: ServerFactory) -> None:
+    """One render slot per worker and no queue: a burst of distinct misses gets 503s, and
+    every 503 is counted exactly once whichever worker refused it."""
+    server = serve(nginx=False, config={
+        "server": {"workers": 2}, "limits": {"render_threads": 1, "render_queue": 0}})
+    big = "seeding_by_Clements_Engelhardt.jpg"
+    image_id = ingest_paths(make_settings(server.layout.root), [photo(big)])[big]
+    paths = [f"/img/_/w_{3000 + i}/{image_id}.jpg" for i in range(12)]
+    with ThreadPoolExecutor(len(paths)) as pool:
+        responses = list(pool.map(lambda path: fresh_get(server, path), paths))
+    statuses = Counter(response.status_code for response in responses)
+    assert set(statuses) <= {200, 503} and statuses[200] >= 1 and statuses[503] >= 1
+    assert all(r.headers["retry-after"] for r in responses if r.status_code == 503)
+    samples = scrape(server)
+    assert value(samples, "pictor_render_rejected_total") == statuses[503]
+    assert value(samples, "pictor_requests_total", route="image", status="503") == statuses[503]
+    assert value(samples, "pictor_renders_total", format="jpg") == statuses[200]
 
 
 def test_uploads_are_counted_by_result(server: Server) -> None:
