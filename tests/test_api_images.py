@@ -214,7 +214,7 @@ def test_a_patched_focal_point_steers_the_focal_crop(api: Api) -> None:
     [
         ({"title": 5}, "invalid title"),
         ({"title": "x" * 501}, "invalid title"),
-        ({"alt": None, "tags": "a,b"}, "invalid tags"),
+        ({"tags": "a,b"}, "invalid tags"),
         ({"tags": ["a,b"]}, "without commas"),
         ({"tags": [" "]}, "1..64 characters"),
         ({"tags": ["t"] * 51}, "invalid tags"),
