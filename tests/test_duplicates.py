@@ -8,6 +8,7 @@ must match their original and nothing else.  HTTP endpoints are tested against a
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -29,7 +30,7 @@ from indexer.hashes import distance, oriented_hashes, perceptual_hashes, to_sign
 from indexer.ingest import Upload, ingest
 from indexer.layout import DataLayout
 from indexer.resolve import dismiss, keep_one
-from tests.api_support import Api, first_run_key
+from tests.api_support import Api, first_run_key, run_pictor
 from tests.conftest import CORPUS, ServerFactory, make_settings, start_server
 
 Edit = Callable[[Image.Image], Image.Image]
@@ -552,6 +553,14 @@ def test_clusters_and_actions_over_http(api: Api, pictures: dict[str, Image.Imag
         assert stripes_b not in {m["id"] for c in strict["clusters"] for m in c["images"]}
         refused = client.post("/api/duplicates/keep", json={"keep": big, "remove": [small]})
         assert refused.status_code == 403  # read scope cannot delete
+    listed = run_pictor(api.server, "dupes", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(c["keeper"] for c in json.loads(listed.stdout)["clusters"]) == sorted(
+        c["keeper"] for c in clusters
+    )
+    plain = run_pictor(api.server, "dupes", "--threshold", "0")
+    assert "cluster(s) at pHash distance <= 0" in plain.stderr
+    assert stripes_b not in plain.stdout
     with api.client() as client:
         dismissed = client.post("/api/duplicates/dismiss", json={"ids": [stripes_a, stripes_b]})
         assert dismissed.json() == {"dismissed_pairs": 1}

@@ -350,6 +350,9 @@ def test_without_the_worker_semantic_is_503_and_hybrid_degrades(
         status = http.get("/api/status").json()["ai"]
         assert status["state"] == "unavailable" and status["detail"] == "ai.enabled is false"
         assert status["jobs"]["pending"] == 3  # queued for when AI is on
+    jobs_output = run_pictor(client.server, "jobs").stdout
+    assert "worker: unavailable (ai.enabled is false)" in jobs_output
+    assert "pending 3" in jobs_output
     logged = client.server.logs()
     assert logged.count("AI tagging and semantic search are off: ai.enabled is false") == 1
 
