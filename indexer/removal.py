@@ -33,6 +33,17 @@ def remove_files(layout: DataLayout, image_id: str) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def forget_focal_variants(layout: DataLayout, image_id: str) -> int:
+    """Delete the cached variants that depend on the stored focal point (``g_focal``),
+    so the next request renders the new crop.  Returns how many files went."""
+    removed = 0
+    for path in layout.variant_dir(image_id).rglob("*g_focal*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def remove_image(connection: sqlite3.Connection, layout: DataLayout, image_id: str) -> None:
     """Remove everything stored for ``image_id``; ``NotFound`` if it does not exist
     (also when another request deleted it a moment ago)."""

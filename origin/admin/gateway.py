@@ -22,7 +22,7 @@ from indexer.duplicates import NearDuplicate, near_duplicates
 from indexer.errors import NotFound
 from indexer.jobs import recent_errors
 from indexer.layout import DataLayout
-from indexer.removal import remove_image
+from indexer.removal import forget_focal_variants, remove_image
 from indexer.resolve import KeepResult, dismiss, keep_one
 from origin import health
 from origin.admin.latency import Latency, render_latency
@@ -56,8 +56,11 @@ def update_text(
     _edit(connection, image_id, Edit(title=title, alt=alt, description=description))
 
 
-def set_focal(connection: sqlite3.Connection, image_id: str, focal: tuple[float, float]) -> None:
+def set_focal(
+    connection: sqlite3.Connection, layout: DataLayout, image_id: str, focal: tuple[float, float]
+) -> None:
     _edit(connection, image_id, Edit(focal=focal))
+    forget_focal_variants(layout, image_id)
 
 
 def add_tag(connection: sqlite3.Connection, image_id: str, tag: str) -> None:

@@ -116,7 +116,7 @@ async def save_focal(request: Request) -> Response:
     image_id = image_id_of(request)
     form = await request.form()
     focal = (unit_interval(form.get("fx"), "fx"), unit_interval(form.get("fy"), "fy"))
-    await run_write(request, gateway.set_focal, image_id, focal)
+    await run_write(request, gateway.set_focal, services_of(request).layout, image_id, focal)
     return back_to(image_id, "focal")
 
 

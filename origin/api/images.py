@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from indexer.annotations import Edit, apply_edit, tags_of
+from indexer.annotations import UNSET, Edit, apply_edit, tags_of
 from indexer.catalog import ImageRecord, get_image
 from indexer.db import connect
 from indexer.duplicates import near_duplicates
@@ -26,7 +26,7 @@ from indexer.errors import BadRequest, NotFound, UnsupportedMedia
 from indexer.ingest import Upload, ingest
 from indexer.layout import is_image_id
 from indexer.listing import ImageQuery, list_images
-from indexer.removal import remove_image
+from indexer.removal import forget_focal_variants, remove_image
 from origin import metrics
 from origin.api.bodies import read_json
 from origin.api.fields import normalize_tag, parse_fields
@@ -161,7 +161,10 @@ def _store(services: Services, received: ReceivedUpload) -> str:
 
 def _apply(services: Services, image_id: str, changes: Edit) -> bool:
     with closing(connect(services.layout.database)) as connection:
-        return apply_edit(connection, image_id, changes)
+        applied = apply_edit(connection, image_id, changes)
+    if applied and changes.focal is not UNSET:
+        forget_focal_variants(services.layout, image_id)
+    return applied
 
 
 def _remove(services: Services, image_id: str) -> None:
