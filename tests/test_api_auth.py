@@ -33,11 +33,16 @@ SCOPES = ("read", "write", "delete", "sign")
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     server = start_server(tmp_path_factory.mktemp("auth"), nginx=False)
-    api = Api(server, first_run_key(server))
-    api.keys = {scope: api.key(f"only-{scope}", scope) for scope in SCOPES}  # type: ignore[attr-defined]
-    api.keys["cms"] = api.key("cms", "read,write", CMS)  # type: ignore[attr-defined]
-    yield api
+    yield Api(server, first_run_key(server))
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def keys(api: Api) -> dict[str, str]:
+    """One key per single scope, and "cms": read+write, allowed from the CMS origin."""
+    made = {scope: api.key(f"only-{scope}", scope) for scope in SCOPES}
+    made["cms"] = api.key("cms", "read,write", CMS)
+    return made
 
 
 def call(api: Api, method: str, path: str, headers: dict[str, str],
@@ -64,9 +69,9 @@ def test_without_a_valid_key_every_endpoint_answers_401(
 
 @pytest.mark.parametrize(("method", "path", "scope", "kwargs"), ENDPOINTS)
 def test_every_endpoint_needs_its_scope(
-    api: Api, method: str, path: str, scope: str, kwargs: dict[str, object]
+    api: Api, keys: dict[str, str], method: str, path: str, scope: str,
+    kwargs: dict[str, object],
 ) -> None:
-    keys: dict[str, str] = api.keys  # type: ignore[attr-defined]
     for held in SCOPES:
         response = call(api, method, path, {"Authorization": f"Bearer {keys[held]}"}, kwargs)
         if held == scope:
@@ -101,7 +106,7 @@ def test_last_use_is_recorded(api: Api) -> None:
     assert row.split("\t")[5].startswith("20")  # LAST USED is a timestamp, not "-"
 
 
-def test_preflight_is_granted_to_an_origin_a_key_allows(api: Api) -> None:
+def test_preflight_is_granted_to_an_origin_a_key_allows(api: Api, keys: dict[str, str]) -> None:
     with api.server.client() as client:
         response = client.options("/api/images", headers={
             "Origin": CMS, "Access-Control-Request-Method": "POST",
@@ -122,8 +127,7 @@ def test_preflight_from_an_unknown_origin_is_refused(api: Api) -> None:
     assert EVIL in response.json()["error"]
 
 
-def test_browser_upload_from_the_allowed_origin(api: Api) -> None:
-    keys: dict[str, str] = api.keys  # type: ignore[attr-defined]
+def test_browser_upload_from_the_allowed_origin(api: Api, keys: dict[str, str]) -> None:
     with api.client(keys["cms"], headers={"Origin": CMS}) as client:
         response = client.post("/api/images", files={"file": ("a.jpg", jpeg_bytes(30))})
         assert response.status_code == 201, response.text
@@ -135,8 +139,9 @@ def test_browser_upload_from_the_allowed_origin(api: Api) -> None:
         assert bad.headers["access-control-allow-origin"] == CMS
 
 
-def test_a_key_is_refused_from_an_origin_it_does_not_list(api: Api) -> None:
-    keys: dict[str, str] = api.keys  # type: ignore[attr-defined]
+def test_a_key_is_refused_from_an_origin_it_does_not_list(
+    api: Api, keys: dict[str, str]
+) -> None:
     with api.client(keys["cms"], headers={"Origin": EVIL}) as client:
         response = client.get("/api/images")
     assert response.status_code == 403 and EVIL in response.json()["error"]
