@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,7 @@ from tests.conftest import clean_environment, write_toml
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(clean_environment()):
-        pass
-    import os
-
+    """No developer ``pictor.toml`` or ``PICTOR_*`` variable leaks into these tests."""
     for name in [n for n in os.environ if n.startswith("PICTOR_")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
@@ -34,8 +32,10 @@ def test_defaults_are_safe() -> None:
 
 
 def test_file_then_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    write_toml(tmp_path / "pictor.toml", {"server": {"port": 9001, "data_dir": "elsewhere"},
-                                          "security": {"signing_keys": ["a"]}})
+    write_toml(
+        tmp_path / "pictor.toml",
+        {"server": {"port": 9001, "data_dir": "elsewhere"}, "security": {"signing_keys": ["a"]}},
+    )
     assert load_settings().server.port == 9001
     monkeypatch.setenv("PICTOR_SERVER_PORT", "9002")
     monkeypatch.setenv("PICTOR_SECURITY_SIGNING_KEYS", "k1,k2")
@@ -78,8 +78,11 @@ def test_presets_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_invalid_configuration_names_the_key(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sections: dict[str, dict[str, object]],
-    env: dict[str, str], named: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    sections: dict[str, dict[str, object]],
+    env: dict[str, str],
+    named: str,
 ) -> None:
     write_toml(tmp_path / "pictor.toml", sections)
     for name, value in env.items():
@@ -98,9 +101,23 @@ def test_malformed_toml_fails_clearly(tmp_path: Path) -> None:
 def test_bad_preset_stops_the_server_with_the_key_named(tmp_path: Path) -> None:
     conf = write_toml(tmp_path / "bad.toml", {"presets": {"hero": "w_99999"}})
     result = subprocess.run(
-        [sys.executable, "-m", "origin.cli", "serve", "--no-nginx", "--config", str(conf),
-         "--data", str(tmp_path / "data"), "--port", "1"],
-        capture_output=True, text=True, env=clean_environment(), timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "origin.cli",
+            "serve",
+            "--no-nginx",
+            "--config",
+            str(conf),
+            "--data",
+            str(tmp_path / "data"),
+            "--port",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_environment(),
+        timeout=60,
     )
     assert result.returncode == 2
     assert "presets.hero" in result.stderr
