@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
@@ -61,9 +62,9 @@ async def deliver(request: Request) -> Response:
     if key.negotiated:  # keep CORS's "Origin": Nginx sends both on hits
         headers["Vary"] = ", ".join(filter(None, (headers.get("Vary"), "Accept")))
     target = variant_path(services.layout, key)
-    if target.is_file():
+    if (hit := file_response(request, target, fmt, {**headers, "X-Cache": "HIT"})) is not None:
         metrics.CACHE_HITS.inc()
-        return file_response(request, target, fmt, {**headers, "X-Cache": "HIT"})
+        return hit
     check_output_size(services, record, options)
     metrics.CACHE_MISSES.inc()
     job = render_job(services.settings, services.layout, record, options, fmt)
@@ -73,8 +74,10 @@ async def deliver(request: Request) -> Response:
         return early
     data = await services.renderer.run(target, work, fmt)
     headers["X-Cache"] = "MISS"
-    if data is None or target.is_file():
-        return file_response(request, target, fmt, headers)
+    if (written := file_response(request, target, fmt, headers)) is not None:
+        return written  # the same ETag that later hits get
+    if data is None:  # another process rendered it, and it was reclaimed at once
+        data = await run_in_threadpool(render, job)
     etag = '"' + hashlib.sha256(data).hexdigest()[:24] + '"'
     return Response(data, media_type=CONTENT_TYPES[fmt], headers={**headers, "ETag": etag})
 
@@ -173,11 +176,18 @@ def quality_for(output: OutputSettings, options: Options) -> int:
 
 def _miss(services: Services, job: RenderJob, target: Path) -> partial[bytes | None]:
     keep = keep_variant(services.settings, services.layout)
-    return partial(render_once, services.layout, target, partial(render, job), keep)
+    return partial(render_once, services.layout, target, partial(render, job), keep, job.original)
 
 
-def file_response(request: Request, path: Path, fmt: str, headers: dict[str, str]) -> Response:
-    etag = etag_for(path.stat())
+def file_response(
+    request: Request, path: Path, fmt: str, headers: dict[str, str]
+) -> Response | None:
+    """The variant on disk as a response, or None when there is no such file (any more:
+    the janitor or a purge may remove it at any moment)."""
+    try:
+        etag = etag_for(path.stat())
+    except FileNotFoundError:
+        return None
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers={**headers, "ETag": etag})
     return FileResponse(path, media_type=CONTENT_TYPES[fmt], headers={**headers, "ETag": etag})

@@ -80,17 +80,18 @@ def file_lock(layout: DataLayout, target: Path) -> Iterator[None]:
 
 
 def render_once(
-    layout: DataLayout, target: Path, render: Callable[[], bytes], keep: bool
+    layout: DataLayout, target: Path, render: Callable[[], bytes], keep: bool, original: Path
 ) -> bytes | None:
     """Render ``target`` unless another process did while we waited for the lock.
 
     Returns the new bytes, or None when the file already exists.  With ``keep=False``
-    (cache budget 0, or the disk is low) nothing is written.
+    (cache budget 0, or the disk is low) nothing is written, and nothing is written
+    either when the image was deleted while it rendered (no orphaned variants).
     """
     with file_lock(layout, target):
         if target.exists():
             return None
         data = render()
-        if keep:
+        if keep and original.exists():
             write_atomic(target, data)
         return data
