@@ -145,7 +145,6 @@ class CacheSettings(Section):
     low_watermark: float = Field(0.8, gt=0, le=1)
     min_free_bytes: int = Field(512 * 1024**2, ge=0)
     janitor_seconds: float = Field(60, gt=0)  # how often pictor serve's janitor runs
-    janitor_seconds: float = Field(60, gt=0)  # how often pictor serve's janitor runs
 
 
 class IngestSettings(Section):
