@@ -64,6 +64,7 @@ MIX = (("hit", 0.80), ("miss", 0.15), ("bad", 0.05))
 HIT_SHAPES = [f"w_{w}" for w in (160, 320, 640, 1024)] + ["fit_cover,h_200,w_200"]
 HIT_FORMATS = ("jpg", "webp")
 RSS_LIMIT_MB = 500
+WIDE_EVERY = 8  # one miss in eight decodes the 16 MP original
 
 
 def sixteen_megapixels(source: Path, target: Path) -> Path:
@@ -82,11 +83,14 @@ class Traffic:
     ids: list[str]
     rng: random.Random
     hits: list[str] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
     miss_serial: int = 0
 
     def warm_urls(self) -> list[str]:
-        return [f"/img/_/{shape}/{image_id}.{fmt}" for image_id in self.ids
+        urls = [f"/img/_/{shape}/{image_id}.{fmt}" for image_id in self.ids
                 for shape in HIT_SHAPES for fmt in HIT_FORMATS]
+        self.used.update(urls)
+        return urls
 
     def next(self, kind: str) -> str:
         if kind == "hit":
@@ -96,14 +100,17 @@ class Traffic:
         return self.bad()
 
     def miss(self) -> str:
-        self.miss_serial += 1
-        image_id = self.ids[self.miss_serial % len(self.ids)]
-        # Widths step through 101..3900 (never a warm-up width); one in five is wider
-        # than the 2560 pyramid level and decodes the 16 MP original.
-        width = 101 + (self.miss_serial * 37) % 3800
-        fmt = ("jpg", "webp")[self.miss_serial % 2]
-        quality = 81 + self.miss_serial // 3800 % 19  # never 80, the default (not canonical)
-        return f"/img/_/q_{quality},w_{width}/{image_id}.{fmt}"
+        """A URL never asked before: mostly page-sized widths (rendered from a pyramid
+        level), and one in eight wider than the 2560 level, which decodes the original."""
+        while True:
+            self.miss_serial += 1
+            image_id = self.ids[self.miss_serial % len(self.ids)]
+            wide = self.miss_serial % WIDE_EVERY == 0
+            width = self.rng.randint(2600, 3900) if wide else self.rng.randint(100, 1600)
+            url = f"/img/_/w_{width}/{image_id}.{self.rng.choice(HIT_FORMATS)}"
+            if url not in self.used:
+                self.used.add(url)
+                return url
 
     def bad(self) -> str:
         image_id = self.rng.choice(self.ids)
@@ -209,11 +216,15 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(root: Path, port: int, render_threads: int,
+                 arena_max: int | None) -> subprocess.Popen[bytes]:
     config = {
         "server": {"workers": 2},
         "limits": {"rate_per_second": 100_000, "rate_burst": 100_000},
+        "ai": {"enabled": False},  # CLIP has no part in delivery; keep its worker idle
     }
+    if render_threads:
+        config["limits"]["render_threads"] = render_threads
     conf = root / "pictor.toml"
     conf.write_text("".join(
         f"[{section}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in values.items())
@@ -222,6 +233,8 @@ def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "origin.cli", "serve", "--config", str(conf),
             "--data", str(root / "data"), "--port", str(port)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PICTOR_")}
+    if arena_max:
+        env["MALLOC_ARENA_MAX"] = str(arena_max)
     log = root / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
@@ -279,8 +292,12 @@ def write_report(out: Path, result: dict[str, Any]) -> None:
         "(the corpus photos scaled to 16 MP, JPEG q90), pyramid made at ingest",
         f"- {result['connections']} connections for {result['duration']:.0f} s, closed loop; "
         "mix 80 % hits / 15 % misses / 5 % bad URLs",
-        "- server: `pictor serve` with Nginx in front, 2 origin workers, default render "
-        "threads and queue; Nginx rate limit raised (one client address)",
+        "- server: `pictor serve` with Nginx in front, 2 origin workers, "
+        f"`limits.render_threads` {result['render_threads']}, `MALLOC_ARENA_MAX` "
+        f"{result['malloc_arena_max']}, default render queue; Nginx rate limit raised (one "
+        "client address); `ai.enabled = false`",
+        f"- misses: widths 100-1600 px (from a pyramid level), one in {WIDE_EVERY} "
+        "2600-3900 px (decodes the 16 MP original); JPEG or WebP",
         "",
         f"**{summary['requests']} requests, {summary['requests_per_second']:.0f} req/s; "
         f"5xx: {summary['server_errors']} (target zero: {verdict_5xx}); failed connections: "
@@ -310,6 +327,10 @@ def main() -> None:
     parser.add_argument("--corpus")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--keep", action="store_true", help="keep the scratch data")
+    parser.add_argument("--render-threads", type=int, default=0,
+                        help="limits.render_threads for the server (default: its default)")
+    parser.add_argument("--malloc-arena-max", type=int,
+                        help="MALLOC_ARENA_MAX for the server's processes (glibc)")
     args = parser.parse_args()
     if not nginx.available():
         sys.exit("bench: nginx is required for the load test")
@@ -321,7 +342,7 @@ def main() -> None:
     traffic = Traffic([record.id for record in library.records.values()],
                       random.Random(args.seed))
     port = free_port()
-    server = start_server(root, port)
+    server = start_server(root, port, args.render_threads, args.malloc_arena_max)
     url = f"http://127.0.0.1:{port}"
     try:
         warm_up(url, traffic)
@@ -335,6 +356,8 @@ def main() -> None:
         server.wait(60)
     result = {
         "duration": args.duration, "connections": args.connections,
+        "render_threads": args.render_threads or "default",
+        "malloc_arena_max": args.malloc_arena_max or "default",
         "load_before": load_before, "load_after": load_after,
         "summary": summarize(samples, args.duration), "peak_rss_mb": peak,
     }

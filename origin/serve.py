@@ -152,6 +152,10 @@ def child_environment(settings: Settings, layout: DataLayout, config: str | None
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    # glibc gives every thread that allocates its own malloc arena (up to 8 per core);
+    # freed pixel buffers then stay spread over them.  Two arenas keep a worker's RSS
+    # close to what it uses (bench/results/load.md).  An operator's own value wins.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Collection
@@ -32,13 +33,23 @@ class Services:
             settings=settings,
             layout=layout,
             db=open_database(layout.database),
-            renderer=Renderer(settings.limits.render_threads, settings.limits.render_queue),
+            renderer=Renderer(
+                settings.limits.render_threads or default_render_threads(settings.server.workers),
+                settings.limits.render_queue,
+            ),
             presets=parse_presets(settings.presets, settings.watermarks),
         )
 
     def close(self) -> None:
         self.renderer.shutdown()
         self.db.close()
+
+
+def default_render_threads(workers: int) -> int:
+    """The CPU cores shared among the workers, at least one thread each.  More threads
+    than cores add memory (each render may hold a decoded original), not throughput:
+    bench/results/load.md."""
+    return max(1, (os.cpu_count() or 1) // workers)
 
 
 def parse_presets(
