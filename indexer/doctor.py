@@ -278,7 +278,7 @@ def _repair(
     if problem.kind == "original-without-row":
         return _reingest(connection, layout, settings, problem)
     if problem.kind == "broken-orphan":
-        return f"moved damaged {where} to {_quarantine(layout, problem.path)}"
+        return f"moved damaged {where} to {_quarantine(layout, problem.path, image_id)}"
     if problem.kind in ("orphan-variants", "orphan-pyramid"):
         shutil.rmtree(problem.path, ignore_errors=True)
         return f"deleted {where}"
@@ -293,7 +293,7 @@ def _reingest(
     except Conflict:  # ingested meanwhile (an upload of the same bytes): nothing to do
         return f"{problem.image_id} was ingested meanwhile"
     except PictorError as error:  # e.g. a format no longer accepted
-        target = _quarantine(layout, problem.path)
+        target = _quarantine(layout, problem.path, problem.image_id or "")
         return f"could not ingest {problem.image_id} ({error.public}); moved it to {target}"
     return f"ingested {record.id} again from its stored original"
 
@@ -309,10 +309,13 @@ def _rebuild(
     return f"rebuilt the pyramid of {image_id}"
 
 
-def _quarantine(layout: DataLayout, path: Path) -> Path:
+def _quarantine(layout: DataLayout, path: Path, image_id: str) -> Path:
+    """Move a row-less original out of the way (never delete uploaded bytes), and drop
+    whatever was derived from it."""
     target = contained(layout.root, "quarantine", path.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     path.replace(target)
+    remove_files(layout, image_id)
     return target
 
 
