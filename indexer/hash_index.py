@@ -26,7 +26,7 @@ Int64s = npt.NDArray[np.int64]
 UInt64s = npt.NDArray[np.uint64]
 
 
-def popcount_xor(a: Int64s, b: Int64s) -> npt.NDArray[np.uint8]:
+def popcount_xor(a: Int64s, b: Int64s | np.int64) -> npt.NDArray[np.uint8]:
     """Hamming distances, broadcasting.  The XOR is viewed as unsigned first:
     ``np.bitwise_count`` counts the bits of the *absolute value* of signed integers."""
     return np.bitwise_count(np.bitwise_xor(a, b).view(np.uint64))
@@ -136,16 +136,19 @@ class HashIndex:
         pair, e.g. the 8 orientations of one picture), nearest first."""
         with self.lock:
             ids, phashes, dhashes = self.ids, self.phashes, self.dhashes
-        if not ids or not queries:
-            return []
-        query_p = np.array([q[0] for q in queries], np.int64)[:, None]
-        query_d = np.array([q[1] for q in queries], np.int64)[:, None]
-        # One row per query orientation; the best orientation counts for each image.
-        p_dist = popcount_xor(phashes[None, :], query_p).min(axis=0)
-        d_dist = popcount_xor(dhashes[None, :], query_d).min(axis=0)
-        hits = np.flatnonzero((p_dist <= phash_threshold) & (d_dist <= dhash_threshold))
-        order = hits[np.lexsort((d_dist[hits], p_dist[hits]))]
-        return [Match(ids[i], int(p_dist[i]), int(d_dist[i])) for i in order]
+        best: dict[int, tuple[int, int]] = {}
+        for query_p, query_d in queries:
+            # pHash over everything, dHash only for the few pHash candidates.
+            p_dist = popcount_xor(phashes, np.int64(query_p))
+            candidates = np.flatnonzero(p_dist <= phash_threshold)
+            d_dist = popcount_xor(dhashes[candidates], np.int64(query_d))
+            for position, p, d in zip(
+                candidates.tolist(), p_dist[candidates].tolist(), d_dist.tolist(), strict=True
+            ):
+                if d <= dhash_threshold and (p, d) < best.get(position, (65, 65)):
+                    best[position] = (p, d)
+        ranked = sorted(best.items(), key=lambda item: (item[1], ids[item[0]]))
+        return [Match(ids[position], p, d) for position, (p, d) in ranked]
 
 
 def _generation(connection: sqlite3.Connection) -> int:

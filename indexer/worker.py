@@ -18,6 +18,7 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,7 @@ class Worker:
         self.unavailable_reason = reason
         self.report("unavailable", reason)
 
-    def _progress(self, model: str) -> Any:
+    def _progress(self, model: str) -> Callable[[str], None]:
         return lambda message: self.report("loading", message, model)
 
     def run(self) -> int:
