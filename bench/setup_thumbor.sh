@@ -12,6 +12,6 @@ fi
 echo "bench: creating $venv with thumbor 7.8" >&2
 "$python" -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
-# pillow-avif-plugin gives thumbor's Pillow (< 13, no native AVIF) an AVIF encoder.
-"$venv/bin/pip" install --quiet "thumbor==7.8.*" "pillow-avif-plugin==1.6.*"
+# thumbor's Pillow (12.x) has native AVIF, which thumbor's PIL engine prefers.
+"$venv/bin/pip" install --quiet "thumbor==7.8.*"
 "$venv/bin/thumbor" --version >&2 || true
