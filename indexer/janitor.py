@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prometheus_client import Counter, Gauge
+
 from indexer.atomic import TEMP_SUFFIX
 from indexer.config import CacheSettings
 from indexer.errors import BadRequest
@@ -41,6 +43,16 @@ from indexer.layout import DataLayout, PathEscape, contained
 
 log = logging.getLogger("pictor.janitor")
 TEMP_GRACE_SECONDS = 600.0
+
+# Under `pictor serve` the janitor child inherits PROMETHEUS_MULTIPROC_DIR, so these land
+# on the origin's /metrics next to the workers' own metrics.
+EVICTED_FILES = Counter("pictor_cache_evicted_files_total", "Variants removed by the janitor")
+EVICTED_BYTES = Counter("pictor_cache_evicted_bytes_total", "Bytes of evicted variants")
+TEMP_REMOVED = Counter("pictor_cache_temp_removed_total", "Stale temp files removed")
+LAST_PASS = Gauge(
+    "pictor_janitor_last_pass_timestamp_seconds", "When the janitor last finished a pass",
+    multiprocess_mode="max",
+)
 # A variant written this recently is never evicted: the origin serves a fresh render from
 # the file it just wrote, and taking it away in between would fail that request.
 FRESH_SECONDS = 60.0
@@ -211,6 +223,10 @@ def collect_garbage(
     for item in plan_eviction(variants, cache.max_bytes, cache.low_watermark, fresh_since):
         remove(layout.cache, item, report.evicted)
     report.dirs_removed = prune_empty_dirs(layout.cache, now, grace)
+    EVICTED_FILES.inc(report.evicted.files)
+    EVICTED_BYTES.inc(report.evicted.bytes)
+    TEMP_REMOVED.inc(report.temp_removed.files)
+    LAST_PASS.set(time.time())
     return report
 
 

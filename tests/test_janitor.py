@@ -277,6 +277,7 @@ def test_serve_runs_the_janitor(serve: ServerFactory) -> None:
         for _ in range(3):  # a fresh render is never evicted under the request serving it
             decoded(client.get(f"/img/_/w_64/{image_id}.jpg"))
     (variant,) = variants_on_disk(server)
+    size = variant.stat().st_size
     an_hour_ago = time.time() - 3600
     os.utime(variant, (an_hour_ago, an_hour_ago))
     deadline = time.monotonic() + 30
@@ -284,3 +285,8 @@ def test_serve_runs_the_janitor(serve: ServerFactory) -> None:
         time.sleep(0.1)
     assert variants_on_disk(server) == []
     assert "cache janitor: evicted 1 variant(s)" in server.logs()
+    # The janitor child writes its counters where the workers do: /metrics shows them.
+    metrics = httpx.get(server.url + "/metrics", timeout=30).text
+    assert "pictor_cache_evicted_files_total 1.0" in metrics
+    assert f"pictor_cache_evicted_bytes_total {float(size)}" in metrics
+    assert "pictor_janitor_last_pass_timestamp_seconds" in metrics
