@@ -92,7 +92,8 @@ class OutputSettings(Section):
     quality_low: int = Field(45, ge=1, le=100)
     quality_medium: int = Field(65, ge=1, le=100)
     quality_high: int = Field(85, ge=1, le=100)
-    avif_speed: int = Field(8, ge=0, le=10)
+    avif_speed: int = Field(9, ge=0, le=10)
+    avif_codec: Literal["svt", "aom"] = "svt"
     webp_method: int = Field(4, ge=0, le=6)
     pyramid: CommaList = ["2560", "1280", "640"]
     text_font: Path | None = None  # TrueType/OpenType file for ``txt``; None = bundled DejaVu

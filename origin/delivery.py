@@ -152,7 +152,7 @@ def render_job(
         options=options,
         fmt=fmt,
         encoder=EncoderSettings(
-            quality_for(output, options), output.avif_speed, output.webp_method
+            quality_for(output, options), output.avif_speed, output.webp_method, output.avif_codec
         ),
         watermark=watermark_for(settings.watermarks, options.wm),
         font=output.text_font or BUNDLED_FONT,

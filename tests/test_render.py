@@ -367,3 +367,17 @@ def test_output_is_stripped_of_metadata(library: Library, tmp_path: Path) -> Non
         assert b"SecretCam" not in data
         assert not decode(data).getexif()
     assert io  # keep import for readability of helpers above
+
+
+@pytest.mark.parametrize("codec", ["svt", "aom"])
+@pytest.mark.parametrize("width", [1, 3, 4, 640])
+def test_avif_encoders_at_every_size(library: Library, codec: str, width: int) -> None:
+    """SVT-AV1 refuses pictures under 4 px a side: those fall back to aom."""
+    settings = library.settings.model_copy(
+        update={"output": library.settings.output.model_copy(update={"avif_codec": codec})}
+    )
+    record = library.record(TRANSPARENT)
+    job = render_job(settings, library.layout, record, parse_options(f"w_{width}"), "avif")
+    image = decode(render(job))
+    assert image.format == "AVIF" and image.width == width
+    assert image.mode == "RGBA"
