@@ -11,6 +11,7 @@ in the response's ``X-Request-Id`` header, so a user's report can be matched to 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
@@ -20,6 +21,7 @@ from origin import metrics
 from origin.logs import REQUEST_ID
 
 HEADER = b"x-request-id"
+CLIENT_CLOSED = 499  # Nginx's status for a request the client abandoned
 # Anything else (too long, odd characters) is replaced, so a client cannot forge log lines.
 VALID_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 ROUTE_PREFIXES = (("/img/", "image"), ("/api/", "api"), ("/admin", "admin"))
@@ -50,7 +52,7 @@ class RequestObserver:
             return
         request_id = request_id_from(scope["headers"])
         REQUEST_ID.set(request_id)  # no reset: the error handler outside us logs with it
-        status = 500  # what the client gets if the app raises before answering
+        status: int | None = None  # until the response starts
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -62,5 +64,9 @@ class RequestObserver:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            status = status or CLIENT_CLOSED  # the client went away first: not our error
+            raise
         finally:
-            metrics.REQUESTS.labels(route_class(scope["path"]), str(status)).inc()
+            # No response started and no cancellation: the app raised, the client gets 500.
+            metrics.REQUESTS.labels(route_class(scope["path"]), str(status or 500)).inc()

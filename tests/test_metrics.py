@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import shutil
@@ -13,10 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from origin.metrics import jobs_by_state
-from origin.middleware import request_id_from, route_class
+from origin.middleware import RequestObserver, request_id_from, route_class
 from origin.signing import signed_path
 from tests.api_support import Api, first_run_key, jpeg_bytes
 from tests.conftest import Server, ServerFactory, ingest_paths, make_settings, photo
@@ -267,3 +269,30 @@ def test_writable_and_disk_checks(tmp_path: Path) -> None:
     assert "not writable" in (writable_problem(not_a_dir) or "")
     assert free_disk_problem(tmp_path, 0) is None
     assert "below" in (free_disk_problem(tmp_path, 2**62) or "")
+
+
+async def _no_receive() -> dict[str, object]:
+    return {"type": "http.disconnect"}
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"), [(RuntimeError("bug"), "500"), (asyncio.CancelledError(), "499")]
+)
+async def test_observer_counts_a_crash_as_500_and_an_abandoned_request_as_499(
+    failure: BaseException, status: str
+) -> None:
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise failure
+
+    labels = {"route": "other", "status": status}
+    before = REGISTRY.get_sample_value("pictor_requests_total", labels) or 0
+    sent: list[object] = []
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/x", "headers": []}
+    with pytest.raises(type(failure)):
+        await RequestObserver(app)(scope, _no_receive, send)
+    assert REGISTRY.get_sample_value("pictor_requests_total", labels) == before + 1
+    assert sent == []
