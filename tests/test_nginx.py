@@ -294,6 +294,9 @@ def test_hit_headers_mean_the_same_as_miss_headers(front: Site, template: str) -
     for name in ("content-type", "etag", "cache-control", "content-length"):
         assert miss.headers[name] == hit.headers[name], name
     assert hit.headers["cache-control"] == IMMUTABLE
+    # both carry the request id Nginx logs, so a client report can be traced
+    assert miss.headers["x-request-id"] != hit.headers["x-request-id"]
+    assert len(hit.headers["x-request-id"]) == 32
     assert vary(miss) == vary(hit) == ({"accept"} if "{id}." not in template else set())
     assert hit.content == miss.content
     revalidated = front.get(url, headers={**accept, "if-none-match": hit.headers["etag"]})
