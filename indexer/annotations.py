@@ -65,7 +65,7 @@ def apply_edit(connection: sqlite3.Connection, image_id: str, edit: Edit) -> boo
         focal = edit.focal if isinstance(edit.focal, tuple) else (None, None)
         columns["focal_x"], columns["focal_y"] = focal
     with transaction(connection):
-        if connection.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None:
+        if not _exists(connection, image_id):
             return False
         if columns:
             assignments = ", ".join(f"{name} = ?" for name in columns)
@@ -77,6 +77,34 @@ def apply_edit(connection: sqlite3.Connection, image_id: str, edit: Edit) -> boo
         if edit.tags is not None:
             _replace_tags(connection, image_id, edit.tags)
     return True
+
+
+def add_tag(connection: sqlite3.Connection, image_id: str, tag: str) -> bool:
+    """Add one human tag, leaving the others as they are (an AI tag of the same name
+    becomes human: confirmed).  False when the image does not exist."""
+    with transaction(connection):
+        if not _exists(connection, image_id):
+            return False
+        connection.execute(
+            "INSERT INTO tags (image_id, tag, source, score) VALUES (?, ?, 'human', NULL)"
+            " ON CONFLICT (image_id, tag) DO UPDATE SET source = 'human', score = NULL",
+            (image_id, tag),
+        )
+    return True
+
+
+def remove_tag(connection: sqlite3.Connection, image_id: str, tag: str) -> bool:
+    """Remove one tag, whatever its source.  False when the image does not exist."""
+    with transaction(connection):
+        if not _exists(connection, image_id):
+            return False
+        connection.execute("DELETE FROM tags WHERE image_id = ? AND tag = ?", (image_id, tag))
+    return True
+
+
+def _exists(connection: sqlite3.Connection, image_id: str) -> bool:
+    row = connection.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone()
+    return row is not None
 
 
 def _replace_tags(connection: sqlite3.Connection, image_id: str, tags: Iterable[str]) -> None:

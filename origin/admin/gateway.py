@@ -15,9 +15,10 @@ from typing import Any
 from starlette.requests import Request
 
 from indexer.annotations import Edit, Tag, apply_edit, tags_of
+from indexer.annotations import add_tag as add_one_tag
+from indexer.annotations import remove_tag as remove_one_tag
 from indexer.catalog import ImageRecord, get_image
 from indexer.clusters import Cluster, find_clusters
-from indexer.db import transaction
 from indexer.duplicates import NearDuplicate, near_duplicates
 from indexer.errors import NotFound
 from indexer.jobs import recent_errors
@@ -64,29 +65,13 @@ def set_focal(
 
 
 def add_tag(connection: sqlite3.Connection, image_id: str, tag: str) -> None:
-    """Add one human tag (an AI tag of the same name becomes human: confirmed).
-
-    Not through :func:`indexer.annotations.apply_edit`: its tag list replaces every tag
-    and turns them all ``human``, which would wipe the AI marks and scores of the tags
-    the editor did not touch.  The search triggers follow the tags table either way.
-    """
-    with transaction(connection):
-        _require(connection, image_id)
-        connection.execute(
-            "INSERT INTO tags (image_id, tag, source, score) VALUES (?, ?, 'human', NULL)"
-            " ON CONFLICT (image_id, tag) DO UPDATE SET source = 'human', score = NULL",
-            (image_id, tag),
-        )
+    """One tag at a time, so the AI marks and scores of the other tags stay."""
+    if not add_one_tag(connection, image_id, tag):
+        raise _unknown(image_id)
 
 
 def remove_tag(connection: sqlite3.Connection, image_id: str, tag: str) -> None:
-    with transaction(connection):
-        _require(connection, image_id)
-        connection.execute("DELETE FROM tags WHERE image_id = ? AND tag = ?", (image_id, tag))
-
-
-def _require(connection: sqlite3.Connection, image_id: str) -> None:
-    if connection.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None:
+    if not remove_one_tag(connection, image_id, tag):
         raise _unknown(image_id)
 
 
