@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from indexer.annotations import UNSET, Edit, apply_edit, tags_of
 from indexer.catalog import ImageRecord, get_image
 from indexer.db import connect
+from indexer.drafts import field_sources
 from indexer.duplicates import near_duplicates
 from indexer.errors import BadRequest, NotFound, UnsupportedMedia
 from indexer.ingest import Upload, ingest
@@ -124,7 +125,9 @@ def near_duplicates_of(services: Services, image_id: str) -> list[dict[str, Any]
 def _detail(request: Request, record: ImageRecord) -> dict[str, Any]:
     services = services_of(request)
     tags = tags_of(services.db, [record.id])[record.id]
-    return present_image(request, record, tags, near_duplicates_of(services, record.id))
+    document = present_image(request, record, tags, near_duplicates_of(services, record.id))
+    sources = field_sources(services.db, record.id)
+    return {**document, "title_source": sources["title"], "alt_source": sources["alt"]}
 
 
 def _path_id(request: Request) -> str:
