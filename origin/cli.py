@@ -102,15 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_for(args: argparse.Namespace) -> Settings:
+    # Flags override the file and the environment; as plain values they are validated
+    # like every other source (a bad --port names server.port).
     server: dict[str, Any] = {}
-    if getattr(args, "data", None):
+    if getattr(args, "data", None) is not None:
         server["data_dir"] = Path(args.data)
-    if getattr(args, "port", None):
+    if getattr(args, "port", None) is not None:
         server["port"] = args.port
-    overrides: dict[str, Any] = {}
-    if server:
-        base = load_settings(getattr(args, "config", None))
-        overrides["server"] = base.server.model_copy(update=server)
+    overrides: dict[str, Any] = {"server": server} if server else {}
     settings = load_settings(getattr(args, "config", None), **overrides)
     # a bad preset stops every command, naming the key
     parse_presets(settings.presets, settings.watermarks)

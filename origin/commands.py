@@ -85,15 +85,15 @@ def doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("sign")
 def sign(args: argparse.Namespace, settings: Settings) -> int:
-    keys = settings.security.signing_keys
-    if not keys:
-        print(
-            "pictor: no signing key configured (security.signing_keys); "
-            f"unsigned URL: /img/_/{parse_options(args.options).canonical}/{args.target}"
-        )
-        return 2
+    options = parse_options(args.options).canonical
     target = parse_target(args.target)
-    print(signed_path(keys[0], parse_options(args.options).canonical, target.raw))
+    keys = settings.security.signing_keys
+    if not keys:  # like POST /api/sign: the URL that works in unsigned mode
+        print("pictor: no signing key configured (security.signing_keys); "
+              "printing the unsigned path", file=sys.stderr)
+        print(f"/img/_/{options}/{target.raw}")
+        return 0
+    print(signed_path(keys[0], options, target.raw))
     return 0
 
 

@@ -1,7 +1,8 @@
 """``GET /img/...``: turn a delivery URL into a file on disk, rendering it on a miss.
 
-Order of checks: URL shape (400/404) → options (400) → canonical form (308) →
-access rules (403) → image exists (404) → output size (400) → disk or render.
+Order of checks: URL shape (400/404) → refused kind of URL (403: presets only,
+unsigned not allowed) → options (400) → canonical form (308) → signature (403) →
+image exists (404) → output size (400) → disk or render.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
@@ -40,11 +40,12 @@ async def deliver(request: Request) -> Response:
     check_referer(security, request.headers.get("referer"))
     cors = cors_headers(security, request.headers.get("origin"))
     path = parse_path(request.url.path)
+    check_url_kind(security, path)
     options = resolve_options(services, path)
     if path.kind != "preset" and options.canonical != path.options:
         query = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(with_options(path, options.canonical) + query, 308)
-    authorize(security, path, options)
+    verify_signature(security, path, options)
     record = get_image(services.db, path.target.image_id)
     if record is None:
         return fallback.unknown_image(services.settings, path.target.image_id)
@@ -68,18 +69,31 @@ async def deliver(request: Request) -> Response:
     check_output_size(services, record, options)
     metrics.CACHE_MISSES.inc()
     job = render_job(services.settings, services.layout, record, options, fmt)
+    return await render_miss(request, services, job, key, target, headers)
+
+
+async def render_miss(
+    request: Request,
+    services: Services,
+    job: RenderJob,
+    key: VariantKey,
+    target: Path,
+    headers: dict[str, str],
+) -> Response:
+    """Render (once, however many ask), write the variant, answer with it."""
     work = _miss(services, job, target)
     early = await placeholder.early_answer(services, request, job, key, work, headers)
     if early is not None:
         return early
-    data = await services.renderer.run(target, work, fmt)
-    headers["X-Cache"] = "MISS"
-    if (written := file_response(request, target, fmt, headers)) is not None:
+    data = await services.renderer.run(target, work, job.fmt)
+    headers = {**headers, "X-Cache": "MISS"}
+    if (written := file_response(request, target, job.fmt, headers)) is not None:
         return written  # the same ETag that later hits get
     if data is None:  # another process rendered it, and it was reclaimed at once
-        data = await run_in_threadpool(render, job)
+        data = await services.renderer.run(target, partial(render, job), job.fmt)
+    assert data is not None  # render() always returns bytes
     etag = '"' + hashlib.sha256(data).hexdigest()[:24] + '"'
-    return Response(data, media_type=CONTENT_TYPES[fmt], headers={**headers, "ETag": etag})
+    return Response(data, media_type=CONTENT_TYPES[job.fmt], headers={**headers, "ETag": etag})
 
 
 def resolve_options(services: Services, path: DeliveryPath) -> Options:
@@ -91,14 +105,19 @@ def resolve_options(services: Services, path: DeliveryPath) -> Options:
     return parse_options(path.options)
 
 
-def authorize(security: SecuritySettings, path: DeliveryPath, options: Options) -> None:
+def check_url_kind(security: SecuritySettings, path: DeliveryPath) -> None:
+    """Refuse whole kinds of URL before anything else (no redirect for a refused URL)."""
     if path.kind == "preset":
         return
     if security.presets_only:
         raise Forbidden("only preset URLs are allowed on this server")
-    if path.kind == "unsigned":
-        if not security.unsigned_allowed:
-            raise Forbidden("unsigned URLs are not allowed: sign the URL")
+    if path.kind == "unsigned" and not security.unsigned_allowed:
+        raise Forbidden("unsigned URLs are not allowed: sign the URL")
+
+
+def verify_signature(security: SecuritySettings, path: DeliveryPath, options: Options) -> None:
+    """Signatures cover the canonical options, so this runs after canonicalisation."""
+    if path.kind != "signed":
         return
     if not verify(security.signing_keys, path.signature, options.canonical, path.target.raw):
         metrics.SIGNATURE_FAILURES.inc()

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("PICTOR_SHARED", REPO.parent / "shared"))
 CORPUS = SHARED / "corpus" / "photos"
 VECTORS = SHARED / "contract" / "vectors.json"
-IN_CI = bool(os.environ.get("CI"))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def require(available: bool, what: str) -> None:

@@ -189,6 +189,7 @@ def test_signed_urls(keyed: tuple[Server, dict[str, str]]) -> None:
     assert server.get(signed("w_120", target, OLD_KEY)).status_code == 200  # rotation
     assert server.get(signed("w_120", target, "unknown-key")).status_code == 403
     assert server.get(f"/img/_/w_120/{target}").status_code == 403  # unsigned refused
+    assert server.get(f"/img/_/w_120,h_9/{target}").status_code == 403  # not 308 first
     assert server.get(f"/img/thumb/{target}").status_code == 200  # presets need no signature
     negotiated = signed("w_120", ids[SMALL])
     assert server.get(negotiated, headers={"Accept": "image/webp"}).status_code == 200
@@ -216,6 +217,8 @@ def test_allow_unsigned_and_presets_only(serve: ServerFactory) -> None:
     assert strict.get(signed("w_90", target)).status_code == 403
     assert strict.get(f"/img/_/w_90/{target}").status_code == 403
     assert strict.get(f"/img/thumb/{target}").status_code == 200
+    # a refused kind of URL is refused outright, not first redirected to its canonical form
+    assert strict.get(f"/img/_/w_90,h_10/{target}").status_code == 403
 
 
 def test_unsigned_mode_refuses_signatures(unsigned: tuple[Server, dict[str, str]]) -> None:
@@ -251,11 +254,13 @@ def test_full_queue_answers_503_with_retry_after(serve: ServerFactory) -> None:
             urls = [f"{server.url}/img/_/q_{q},w_1500/{ids[BIG]}.avif" for q in range(40, 52)]
             return await asyncio.gather(*(client.get(u) for u in urls))
 
-    statuses = [r.status_code for r in asyncio.run(fetch_all())]
-    refused = [r for r in asyncio.run(fetch_all()) if r.status_code == 503]
+    responses = asyncio.run(fetch_all())
+    statuses = [r.status_code for r in responses]
     assert 200 in statuses and 503 in statuses
     assert set(statuses) <= {200, 503}
+    refused = [r for r in responses if r.status_code == 503]
     assert all(r.headers["retry-after"].isdigit() for r in refused)
+    assert all("busy" in r.json()["error"] for r in refused)
 
 
 def test_no_temp_files_left(unsigned: tuple[Server, dict[str, str]]) -> None:

@@ -380,6 +380,17 @@ def test_a_tampered_signature_is_refused_although_the_variant_is_cached(guarded:
             assert response.json()["error"] == "invalid signature"
 
 
+def test_jpeg_alias_needs_its_own_signature_also_when_cached(guarded: Site) -> None:
+    """``.jpg`` and ``.jpeg`` name the same file but are signed differently."""
+    jpg = signed("w_190", f"{guarded.opaque}.jpg")
+    assert [guarded.get(jpg).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
+    borrowed = jpg.replace(".jpg", ".jpeg")  # the .jpg signature on a .jpeg URL
+    assert guarded.get(borrowed).status_code == 403
+    own = signed("w_190", f"{guarded.opaque}.jpeg")
+    response = guarded.get(own)
+    assert response.status_code == 200 and image_of(response).format == "JPEG"
+
+
 def test_unsigned_urls_are_refused_even_when_the_file_exists(guarded: Site) -> None:
     rendered = guarded.get(signed("w_180", f"{guarded.opaque}.jpg"))
     place_variant(guarded, VariantKey(guarded.opaque, "_", "w_180", "jpg"), rendered.content)
