@@ -32,6 +32,7 @@ from indexer.jobs import CLIP, report_state
 from indexer.keys import ensure_first_key
 from indexer.layout import DataLayout
 from origin import fallback, nginx
+from origin.key_rotation import prune_if_keys_changed
 
 log = logging.getLogger("pictor.serve")
 STOP_DEADLINE_SECONDS = 20.0
@@ -287,6 +288,9 @@ def run(
     if first_key:
         print("pictor: first run: created API key 'admin' (every scope), shown once:")
         print(first_key, flush=True)
+    if removed := prune_if_keys_changed(layout, settings.security.signing_keys):
+        print(f"pictor: signing keys changed: removed {removed} cached variant folder(s) "
+              "signed by keys no longer configured", file=sys.stderr)
     if (leftovers := remove_temp_files(layout).files) > 0:  # no renderer runs yet
         print(f"pictor: removed {leftovers} temp file(s) left in the cache by a crash",
               file=sys.stderr)
