@@ -96,7 +96,8 @@ class Supervisor:
         oneshot: bool = False,
     ) -> Child:
         # Own process group: a terminal's Ctrl-C reaches only us, and we stop the
-        # children in order (Nginx first, so no new request reaches a stopping origin).
+        # children ourselves, each gracefully: Nginx (SIGQUIT) stops accepting and waits
+        # for its proxied requests while the origin (SIGTERM) finishes the same renders.
         process = subprocess.Popen(
             argv, env=env, process_group=0, preexec_fn=_die_with_parent
         )
