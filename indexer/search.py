@@ -71,7 +71,8 @@ def text_search(connection: sqlite3.Connection, text: str, limit: int) -> list[H
 
 
 def normalize_tag(text: str) -> str:
-    """Tags compare case- and space-insensitively (as the API stores them)."""
+    """``"  Red   Sky "`` → ``"red sky"``: tags compare case- and space-insensitively.
+    The one canonical form: the API stores tags in it and searches compare in it."""
     return _SPACES.sub(" ", text).strip().casefold()
 
 

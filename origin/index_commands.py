@@ -1,6 +1,7 @@
 """``pictor search``, ``pictor dupes``, ``pictor jobs`` and ``pictor worker``: the
 indexer's commands.  Each parses its arguments and calls the libraries in ``indexer``;
-semantic search asks the running worker, exactly as the HTTP API does."""
+``pictor search`` ranks with :func:`indexer.searching.run_search`, exactly as the HTTP
+API does (semantic search asks the running worker)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,17 @@ import sys
 from contextlib import closing
 from typing import Any
 
-from indexer import ai_service, jobs
+from indexer import jobs
 from indexer.clusters import Cluster, find_clusters
 from indexer.config import Settings
 from indexer.db import open_database
-from indexer.errors import BadRequest, Unavailable
+from indexer.errors import BadRequest
 from indexer.layout import DataLayout
-from indexer.search import Hit, exact_tag_matches, hybrid, text_search
+from indexer.searching import MODES, Found, found_images, make_query, run_search
 from origin.cli import command
 from origin.logs import configure_logging
 
-MODES = ("text", "semantic", "hybrid")
+SHOWN_TAGS = 5  # best first, as indexer.annotations.tags_of orders them
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -53,12 +54,13 @@ def _database(settings: Settings) -> tuple[DataLayout, Any]:
 def search(args: argparse.Namespace, settings: Settings) -> int:
     if not 1 <= args.limit <= 1000:
         raise BadRequest("--limit must be 1..1000")
+    query = make_query(args.query, args.mode, args.limit)
     layout, connection = _database(settings)
     with closing(connection):
-        hits, notice = _ranked(layout, connection, settings, args)
-        rows = [_row(connection, hit) for hit in hits]
+        hits, notice = run_search(connection, layout, settings.ai, query)
+        rows = [_row(found) for found in found_images(connection, hits)]
     if args.json:
-        print(json.dumps({"query": args.query, "mode": args.mode, "results": rows}, indent=2))
+        print(json.dumps({"query": query.text, "mode": query.mode, "results": rows}, indent=2))
     else:
         for row in rows:
             print(f"{row['id']}  {row['score']:9.4f}  {row['label']}  [{', '.join(row['tags'])}]")
@@ -68,44 +70,12 @@ def search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _ranked(
-    layout: DataLayout, connection: Any, settings: Settings, args: argparse.Namespace
-) -> tuple[list[Hit], str | None]:
-    query, limit, minimum = args.query, args.limit, settings.ai.min_similarity
-    if args.mode == "text":
-        return text_search(connection, query, limit), None
-    notice: str | None = None
-    try:
-        scored = ai_service.semantic_search(layout, connection, query, limit * 2, minimum)
-    except Unavailable as error:
-        if args.mode == "semantic":
-            raise
-        scored, notice = [], f"text results only: {error.public}"
-    semantic = [Hit(s.image_id, s.similarity) for s in scored]
-    if args.mode == "semantic":
-        return semantic[:limit], None
-    try:
-        words = text_search(connection, query, limit * 2)
-    except BadRequest:
-        words = []
-    exact = exact_tag_matches(connection, query, limit * 2)
-    return hybrid(words, semantic, exact, limit), notice
-
-
-def _row(connection: Any, hit: Hit) -> dict[str, Any]:
-    record = connection.execute(
-        "SELECT title, filename FROM images WHERE id = ?", (hit.image_id,)
-    ).fetchone()
-    tags = connection.execute(
-        "SELECT tag FROM tags WHERE image_id = ? ORDER BY source = 'ai', score DESC LIMIT 5",
-        (hit.image_id,),
-    ).fetchall()
-    label = (record["title"] or record["filename"]) if record else ""
+def _row(found: Found) -> dict[str, Any]:
     return {
-        "id": hit.image_id,
-        "score": hit.score,
-        "label": label,
-        "tags": [t[0] for t in tags],
+        "id": found.record.id,
+        "score": found.hit.score,
+        "label": found.record.title or found.record.filename,
+        "tags": [tag.tag for tag in found.tags[:SHOWN_TAGS]],
     }
 
 

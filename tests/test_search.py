@@ -12,18 +12,22 @@ from pathlib import Path
 import pytest
 
 from indexer.annotations import Edit, apply_edit
-from indexer.catalog import ImageRecord, insert_image
+from indexer.catalog import ImageRecord, delete_image, insert_image
+from indexer.config import AISettings
 from indexer.db import open_database, transaction
 from indexer.errors import BadRequest
+from indexer.layout import DataLayout
 from indexer.search import (
     Hit,
     exact_tag_matches,
     fts_query,
     hybrid,
+    normalize_tag,
     reciprocal_rank_fusion,
     text_search,
     words,
 )
+from indexer.searching import SearchQuery, found_images, make_query, run_search
 from tests.api_support import Api, first_run_key, jpeg_bytes, run_pictor
 from tests.conftest import start_server
 
@@ -256,6 +260,51 @@ def test_hybrid_puts_exact_tag_matches_first_then_fuses(
     assert ids(merged) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("  Red   Sky ", "red sky"), ("CAFÉ", "café"), ("a\tb\nc", "a b c"), ("", "")],
+)
+def test_normalize_tag_folds_case_and_spaces(text: str, expected: str) -> None:
+    assert normalize_tag(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "mode", "message"),
+    [
+        ("sunset", "magic", "invalid mode 'magic'"),
+        ("   ", "text", "q: give some text"),
+        ("x" * 501, "hybrid", "longer than 500"),
+    ],
+)
+def test_make_query_names_the_problem(text: str, mode: str, message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        make_query(text, mode, 10)
+
+
+def test_run_search_ranks_text_and_rejects_a_hand_built_bad_mode(
+    db: sqlite3.Connection, tmp_path: Path
+) -> None:
+    layout, ai = DataLayout.at(tmp_path / "data"), AISettings()
+    tagged = add(db, "tagged", tags=("sunset",))
+    titled = add(db, "titled", title="Sunset")
+    assert make_query("  sunset ", "text", 5) == SearchQuery("sunset", "text", 5)
+    hits, notice = run_search(db, layout, ai, make_query("sunset", "text", 5))
+    assert (ids(hits), notice) == ([tagged, titled], None)
+    with pytest.raises(BadRequest, match="invalid mode"):
+        run_search(db, layout, ai, SearchQuery("sunset", "fuzzy", 5))
+
+
+def test_found_images_keeps_rank_order_and_skips_deleted_ids(db: sqlite3.Connection) -> None:
+    first = add(db, "first", tags=("sea", "sky"))
+    gone = add(db, "gone")
+    last = add(db, "last", title="Last")
+    assert delete_image(db, gone)
+    found = found_images(db, [Hit(last, 3.0), Hit(gone, 2.0), Hit(first, 1.0)])
+    assert [(f.record.id, f.hit.score) for f in found] == [(last, 3.0), (first, 1.0)]
+    assert [f.record.title for f in found] == ["Last", ""]
+    assert [sorted(t.tag for t in f.tags) for f in found] == [[], ["sea", "sky"]]
+
+
 # ---------------------------------------------------------------- over HTTP (no AI worker)
 
 
@@ -371,3 +420,30 @@ def test_pictor_search_cli(api: tuple[Api, dict[str, str]]) -> None:
     assert hybrid_run.returncode == 0 and "text results only" in hybrid_run.stderr
     empty = run_pictor(client.server, "search", "!!!")
     assert empty.returncode == 1 and "at least one word" in empty.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "mode"),
+    [
+        ("sunset", "text"),
+        ("sun*", "text"),
+        ("CAFE", "text"),
+        ("harbour sunset", "text"),
+        ("sunset", "hybrid"),  # degraded to text + exact tags: no worker here
+        ("beach", "hybrid"),
+    ],
+)
+def test_cli_and_api_rank_the_same_ids(
+    api: tuple[Api, dict[str, str]], text: str, mode: str
+) -> None:
+    client, _ = api
+    with client.client() as http:
+        response = http.get("/api/search", params={"q": text, "mode": mode})
+    assert response.status_code == 200, response.text
+    result = run_pictor(client.server, "search", text, "--mode", mode, "--json")
+    assert result.returncode == 0, result.stderr
+    from_api = [(r["id"], r["score"]) for r in response.json()["results"]]
+    from_cli = [(r["id"], r["score"]) for r in json.loads(result.stdout)["results"]]
+    assert from_api, "the query must find something, or the comparison proves nothing"
+    assert [i for i, _ in from_cli] == [i for i, _ in from_api]
+    assert [s for _, s in from_cli] == pytest.approx([s for _, s in from_api])

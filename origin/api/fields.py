@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from indexer.annotations import UNSET, Edit
 from indexer.errors import BadRequest
 
+# Re-exported: origin.api.images and the admin pages import it from here.
+from indexer.search import normalize_tag as normalize_tag
+
 MAX_TITLE = 500
 MAX_ALT = 1000
 MAX_DESCRIPTION = 10_000
@@ -25,7 +28,6 @@ MAX_TAG_LENGTH = 64
 # Absent means "unchanged"; null is only meaningful for the focal point (clear it).
 NOT_NULL = ("title", "alt", "description", "tags")
 MAX_TAGS_TEXT = 4000  # the comma-separated form of at most MAX_TAGS tags
-_SPACES = re.compile(r"\s+")
 # "x,y" with x and y in 0..1, exactly as the OpenAPI document's FocalText pattern.
 FOCAL_TEXT = re.compile(r"^\s*(0(?:\.\d+)?|1(?:\.0+)?)\s*,\s*(0(?:\.\d+)?|1(?:\.0+)?)\s*$")
 
@@ -36,11 +38,6 @@ class Focal(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     x: Unit
     y: Unit
-
-
-def normalize_tag(tag: str) -> str:
-    """``"  Red   Sky "`` → ``"red sky"``: tags compare case- and space-insensitively."""
-    return _SPACES.sub(" ", tag).strip().casefold()
 
 
 class ImageFields(BaseModel):

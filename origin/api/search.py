@@ -1,47 +1,37 @@
 """``GET /api/search`` and ``GET /api/images/{id}/similar`` (scope ``read``).
 
-``mode=text`` (default) is FTS5 in this process.  ``semantic`` asks the AI worker
-(CLIP's text encoder and the embedding matrix live only there) and answers 503 naming
-the reason when it cannot.  ``hybrid`` fuses both by reciprocal rank with exact tag
-matches first; without the worker it still answers, from the text side, and says so
-in ``notice``.
+The ranking itself (text, semantic through the AI worker, hybrid with its fallback to
+text) is :func:`indexer.searching.run_search`, shared with ``pictor search`` and the
+admin Library page; this module parses the HTTP parameters and presents the hits.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from indexer import ai_service
-from indexer.annotations import tags_of
+from indexer import ai_service, searching
 from indexer.catalog import get_image
-from indexer.embeddings import Scored
-from indexer.errors import BadRequest, NotFound, Unavailable
+from indexer.errors import BadRequest, NotFound
 from indexer.layout import is_image_id
-from indexer.search import Hit, exact_tag_matches, hybrid, text_search
+from indexer.search import Hit
+
+# Re-exported: origin.admin.searching imports these names from here.
+from indexer.searching import MODES as MODES
+from indexer.searching import SearchQuery as SearchQuery
 from origin.api.present import present_image
 from origin.auth import require
 from origin.services import Services
 
-MODES = ("text", "semantic", "hybrid")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MAX_QUERY_LENGTH = 500
 SEARCH_PARAMETERS = frozenset({"q", "mode", "limit"})
 SIMILAR_PARAMETERS = frozenset({"limit"})
-
-
-@dataclass(frozen=True)
-class SearchQuery:
-    text: str
-    mode: str
-    limit: int
 
 
 def parse_limit(params: dict[str, str]) -> int:
@@ -60,56 +50,22 @@ def _no_unknown(params: dict[str, str], allowed: frozenset[str]) -> None:
 def parse_search_query(params: dict[str, str]) -> SearchQuery:
     _no_unknown(params, SEARCH_PARAMETERS)
     mode = params.get("mode", "text")
-    if mode not in MODES:
-        raise BadRequest(f"invalid mode {mode[:20]!r}: expected one of {', '.join(MODES)}")
-    text = params.get("q", "").strip()
-    if not text:
-        raise BadRequest("q: give some text to search for")
-    if len(text) > MAX_QUERY_LENGTH:
-        raise BadRequest(f"q: longer than {MAX_QUERY_LENGTH} characters")
-    return SearchQuery(text, mode, parse_limit(params))
+    searching.check_mode(mode)  # before the text, so a bad mode is named first
+    return searching.make_query(params.get("q", ""), mode, parse_limit(params))
 
 
 def run_search(services: Services, query: SearchQuery) -> tuple[list[Hit], str | None]:
-    """Ranked hits and, for a degraded hybrid search, a notice saying why."""
-    db, ai = services.db, services.settings.ai
-    if query.mode == "text":
-        return text_search(db, query.text, query.limit), None
-    if query.mode == "semantic":
-        return _as_hits(_semantic(services, query.text, query.limit, ai.min_similarity)), None
-    pool = query.limit * 2  # fuse from deeper lists than we return
-    try:
-        words = text_search(db, query.text, pool)
-    except BadRequest:  # nothing FTS can search for (emoji only): the semantic side may
-        words = []
-    notice = None
-    try:
-        semantic = _as_hits(_semantic(services, query.text, pool, ai.min_similarity))
-    except Unavailable as error:
-        semantic, notice = [], f"text results only: {error.public}"
-    exact = exact_tag_matches(db, query.text, pool)
-    return hybrid(words, semantic, exact, query.limit), notice
-
-
-def _semantic(services: Services, text: str, limit: int, minimum: float) -> list[Scored]:
-    return ai_service.semantic_search(services.layout, services.db, text, limit, minimum)
-
-
-def _as_hits(scored: Sequence[Scored]) -> list[Hit]:
-    return [Hit(s.image_id, s.similarity) for s in scored]
+    """:func:`indexer.searching.run_search` over this process's services."""
+    return searching.run_search(services.db, services.layout, services.settings.ai, query)
 
 
 def present_hits(
     request: Request, db: sqlite3.Connection, hits: Sequence[Hit], key: str
 ) -> list[dict[str, Any]]:
-    """Each hit as the API shows an image, plus its score under ``key``.  Ids deleted
-    since they were ranked (the worker's matrix lags deletes) are skipped."""
-    records = [(hit, get_image(db, hit.image_id)) for hit in hits]
-    found = [(hit, record) for hit, record in records if record is not None]
-    tags = tags_of(db, [record.id for _, record in found])
+    """Each hit as the API shows an image, plus its score under ``key``."""
     return [
-        {**present_image(request, record, tags[record.id]), key: hit.score}
-        for hit, record in found
+        {**present_image(request, found.record, found.tags), key: found.hit.score}
+        for found in searching.found_images(db, hits)
     ]
 
 
@@ -144,6 +100,6 @@ async def similar(request: Request) -> Response:
         services.settings.ai.min_similarity,
     )
     results = await run_in_threadpool(
-        present_hits, request, services.db, _as_hits(scored), "similarity"
+        present_hits, request, services.db, searching.as_hits(scored), "similarity"
     )
     return JSONResponse({"id": record.id, "results": results})
