@@ -14,6 +14,7 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -93,22 +94,42 @@ async def metrics_endpoint(request: Request) -> Response:
 
 async def status(request: Request) -> Response:
     services: Services = request.app.state.services
+    return JSONResponse(await run_in_threadpool(status_document, services))
+
+
+def status_document(services: Services) -> dict[str, Any]:
+    """What ``GET /api/status`` answers (the admin Status page shows the same).
+
+    Blocking (SQL, a walk of the cache, the access log's tail): call it in a thread."""
     row = services.db.execute("SELECT count(*), coalesce(sum(bytes), 0) FROM images").fetchone()
-    usage = await run_in_threadpool(metrics.CACHE_USAGE.get, services.layout.cache)
-    recent = await run_in_threadpool(recent_cache_ratio, services.layout.logs / "access.log")
-    latency = await run_in_threadpool(metrics.render_latency)
-    return JSONResponse(
-        {
-            "uptime_seconds": round(time.time() - services.started, 1),
-            "images": row[0],
-            "original_bytes": row[1],
-            "cache_files": usage.files,
-            "cache_bytes": usage.bytes,
-            "cache_budget_bytes": services.settings.cache.max_bytes,
-            "cache_recent_requests": recent,  # from the access log: Nginx's hits too
-            "render_latency": latency,
-            "render_queue": services.renderer.pending,
-            "render_capacity": services.renderer.capacity,
-            "ai": queue_status(services.db),  # worker state and job counts (indexer/jobs.py)
-        }
-    )
+    usage = metrics.CACHE_USAGE.get(services.layout.cache)
+    recent = recent_cache_ratio(services.layout.logs / "access.log")
+    return {
+        "uptime_seconds": round(time.time() - services.started, 1),
+        "images": row[0],
+        "original_bytes": row[1],
+        "cache_files": usage.files,
+        "cache_bytes": usage.bytes,
+        "cache_budget_bytes": services.settings.cache.max_bytes,
+        "hit_ratio": hit_ratio(recent),
+        "cache_recent_requests": recent,  # from the access log: Nginx's hits too
+        "render_latency": metrics.render_latency(),
+        "render_queue": services.renderer.pending,
+        "render_capacity": services.renderer.capacity,
+        "ai": queue_status(services.db),  # worker state and job counts (indexer/jobs.py)
+    }
+
+
+def hit_ratio(recent: dict[str, Any] | None) -> float | None:
+    """Cache hits among image requests, or None before the first one.
+
+    Nginx answers hits without asking the origin, so when it runs (it writes the
+    access log, also in docker compose, where the origin itself runs ``--no-nginx``)
+    only its log sees them all: the ratio over the log's tail.  Without Nginx (no log)
+    the origin serves every image request, and its counters, summed over every worker,
+    see them all: the ratio since start."""
+    if recent is not None:
+        ratio: float | None = recent["hit_ratio"]
+        return ratio
+    hits, misses = metrics.cache_counts()
+    return round(hits / (hits + misses), 4) if hits + misses else None

@@ -142,6 +142,16 @@ def render_latency() -> dict[str, dict[str, float]]:
     }
 
 
+def cache_counts() -> tuple[float, float]:
+    """(hits, misses) the origin served, over every worker, since start."""
+    totals = {"pictor_cache_hits_total": 0.0, "pictor_cache_misses_total": 0.0}
+    for family in events().collect():
+        for sample in family.samples:
+            if sample.name in totals:
+                totals[sample.name] += sample.value
+    return totals["pictor_cache_hits_total"], totals["pictor_cache_misses_total"]
+
+
 class ScrapeCollector(Collector):
     """Gauges read from the disk and the database at scrape time."""
 

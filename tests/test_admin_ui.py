@@ -7,6 +7,7 @@ Screenshots of every page land in ``test-artifacts/admin/`` (gitignored).
 from __future__ import annotations
 
 import base64
+import html
 import io
 import re
 import sqlite3
@@ -404,6 +405,73 @@ def test_delete_returns_where_it_was_asked_and_only_inside_the_admin(server: Ser
         assert again.status_code == 404  # already gone: a clear 404, not a 500
     for image_id in (first, second):
         assert db_row(server, "SELECT 1 FROM images WHERE id = ?", image_id) is None
+
+
+def refused_for_lack_of(response: httpx.Response, scope: str) -> bool:
+    """A 403 page (like every admin refusal) naming the missing scope."""
+    return (
+        response.status_code == 403
+        and response.headers["content-type"].startswith("text/html")
+        and f"lacks the '{scope}' scope" in html.unescape(response.text)
+    )
+
+
+def test_a_write_key_may_edit_but_not_delete_keep_one_or_sign(server: Server) -> None:
+    """The session has its key's scopes: each action needs what its /api twin needs."""
+    write_key = make_key(server, "writer-only", ["write"])
+    keeper = _upload_over_api(server, write_key, "friends_by_Aitzol_Berasategi.jpg")
+    other = _upload_over_api(server, write_key, "sunset_by_Aitzol_Berasategi.jpg")
+    with server.client(headers={"Accept": "text/html"}) as client:
+        assert log_in(client, write_key).status_code == 303
+        csrf = page_csrf(client)
+        shown = client.get(f"/admin/images/{keeper}").text
+        assert f'action="/admin/images/{keeper}/delete"' not in shown
+        assert 'id="url-builder"' not in shown and 'data-needs-scope="sign"' in shown
+        delete = client.post(f"/admin/images/{keeper}/delete", data={"csrf_token": csrf})
+        assert refused_for_lack_of(delete, "delete"), delete.text
+        keep = client.post("/admin/duplicates/keep",
+                           data={"csrf_token": csrf, "ids": [keeper, other], "keep": keeper})
+        assert refused_for_lack_of(keep, "delete"), keep.text
+        signed = client.get(f"/admin/images/{keeper}/url", params={"w": "300"})
+        assert refused_for_lack_of(signed, "sign"), signed.text
+        script = client.get(f"/admin/images/{keeper}/url", params={"w": "300"},
+                            headers={"Accept": "application/json"})  # as admin.js asks
+        assert script.status_code == 403 and "sign" in script.json()["error"]
+        edited = client.post(f"/admin/images/{keeper}/text",
+                             data={"csrf_token": csrf, "title": "kept by a writer", "alt": "",
+                                   "description": ""})
+        assert edited.status_code == 303  # write is what this key has
+    for image_id in (keeper, other):
+        assert db_row(server, "SELECT 1 FROM images WHERE id = ?", image_id)
+        assert server.layout.original(image_id).exists()
+    row = db_row(server, "SELECT title FROM images WHERE id = ?", keeper)
+    assert row is not None and row["title"] == "kept by a writer"
+
+
+def test_an_admin_key_may_delete_keep_one_and_sign(server: Server) -> None:
+    admin_key = make_key(server, "scope-admin", ["admin"])
+    keeper = _upload_over_api(server, admin_key, "greentock_by_Peter_Nerlich.jpg")
+    other = _upload_over_api(server, admin_key, "Stripes.png")
+    with server.client(headers={"Accept": "text/html"}) as client:
+        assert log_in(client, admin_key).status_code == 303
+        csrf = page_csrf(client)
+        shown = client.get(f"/admin/images/{keeper}").text
+        assert f'action="/admin/images/{keeper}/delete"' in shown and 'id="url-builder"' in shown
+        built = client.get(f"/admin/images/{keeper}/url", params={"w": "300", "format": "png"})
+        assert built.status_code == 200, built.text
+        expected = f"/img/{sign(SIGNING_KEY, 'w_300', keeper + '.png')}/w_300/{keeper}.png"
+        assert built.json()["path"] == expected
+        served = server.get(expected)
+        assert served.status_code == 200 and decode(served.content).size[0] == 300
+        keep = client.post("/admin/duplicates/keep",
+                           data={"csrf_token": csrf, "ids": [keeper, other], "keep": keeper})
+        assert keep.status_code == 303 and keep.headers["location"].endswith("done=kept")
+        assert db_row(server, "SELECT 1 FROM images WHERE id = ?", other) is None
+        assert db_row(server, "SELECT 1 FROM images WHERE id = ?", keeper)
+        delete = client.post(f"/admin/images/{keeper}/delete", data={"csrf_token": csrf})
+        assert delete.status_code == 303
+    assert db_row(server, "SELECT 1 FROM images WHERE id = ?", keeper) is None
+    assert not server.layout.original(keeper).exists()
 
 
 def _upload_over_api(server: Server, key: str, name: str) -> str:

@@ -126,9 +126,18 @@ def test_metric_values_after_a_known_sequence(server: Server, image_id: str) -> 
     status = fresh_get(server, "/api/status").json()
     assert status["cache_files"] == 4
     assert status["cache_recent_requests"] is None  # no Nginx, no access log
+    assert status["hit_ratio"] == round(3 / 7, 4)  # the counters of both workers
     assert {fmt: v["renders"] for fmt, v in status["render_latency"].items()} == {
         "jpg": 2, "png": 1, "webp": 1}
     assert all(v["mean_seconds"] > 0 for v in status["render_latency"].values())
+
+
+def test_hit_ratio_without_nginx_counts_the_origins_hits(server: Server, image_id: str) -> None:
+    assert fresh_get(server, "/api/status").json()["hit_ratio"] is None  # nothing served yet
+    url = f"/img/_/w_64/{image_id}.jpg"
+    assert fresh_get(server, url).headers["x-cache"] == "MISS"
+    assert fresh_get(server, url).headers["x-cache"] == "HIT"
+    assert fresh_get(server, "/api/status").json()["hit_ratio"] == 0.5
 
 
 def test_queue_rejections_are_counted(serve: ServerFactory) -> None:

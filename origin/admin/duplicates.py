@@ -43,7 +43,7 @@ def member_ids(form: FormData) -> list[str]:
     return ids
 
 
-@action
+@action("delete")  # as POST /api/duplicates/keep: it deletes the others
 async def keep(request: Request) -> Response:
     form = await request.form()
     ids = member_ids(form)
@@ -56,7 +56,7 @@ async def keep(request: Request) -> Response:
     return RedirectResponse(f"{PAGE}?done=kept", status_code=303)
 
 
-@action
+@action("write")
 async def dismiss(request: Request) -> Response:
     ids = member_ids(await request.form())
     await run_write(request, gateway.not_duplicates, ids)

@@ -8,11 +8,8 @@ their own (see :func:`origin.admin.guard.writer`).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
-
-from starlette.requests import Request
 
 from indexer.annotations import Edit, Tag, apply_edit, tags_of
 from indexer.annotations import add_tag as add_one_tag
@@ -94,11 +91,9 @@ def not_duplicates(connection: sqlite3.Connection, ids: list[str]) -> int:
     return dismiss(connection, ids)
 
 
-async def status_document(request: Request) -> dict[str, Any]:
-    """Exactly what ``GET /api/status`` answers (its handler builds the document)."""
-    response = await health.status(request)
-    document: dict[str, Any] = json.loads(bytes(response.body))
-    return document
+def status_document(services: Services) -> dict[str, Any]:
+    """Exactly what ``GET /api/status`` answers."""
+    return health.status_document(services)
 
 
 def traffic_report(layout: DataLayout, since: str) -> tuple[dict[str, Any], Latency | None]:

@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 
 from indexer.db import connect
 from indexer.errors import Forbidden, Unauthorized
-from indexer.keys import ApiKey
+from indexer.keys import SCOPES, ApiKey
 from origin.admin.sessions import SESSION_SECONDS, Session, find_session
 from origin.services import Services
 
@@ -31,6 +31,8 @@ COOKIE = "pictor_admin"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 LOGIN_PATH = "/admin/login"
+# For :func:`action` / :func:`reader`: any live session may (log out), whatever its scopes.
+ANY_SESSION: str | None = None
 
 T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -125,41 +127,63 @@ def page(handler: Handler) -> Handler:
     return guarded
 
 
-def reader(handler: Handler) -> Handler:
-    """Guard a read-only request made by the page's scripts: 401 without a session."""
-
-    @functools.wraps(handler)
-    async def guarded(request: Request) -> Response:
-        session = current_session(request)
-        if session is None:
-            raise Unauthorized("not logged in, or the session has expired")
-        request.state.admin_session = session
-        return await handler(request)
-
-    return guarded
+def allowed(session: Session, scope: str | None) -> None:
+    """The one scope check of the admin UI: an action needs the scope its ``/api``
+    equivalent needs (``admin`` implies every scope), refused like the API refuses it.
+    ``None``: any live session may (log out)."""
+    if scope is None:
+        return
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")  # a programming error, not a client one
+    if not session.allows(scope):
+        raise Forbidden(f"API key {session.key_name!r} lacks the {scope!r} scope")
 
 
-def action(handler: Handler) -> Handler:
-    """Guard a state-changing request: a live session (401) and its CSRF token (403).
+def reader(scope: str | None) -> Callable[[Handler], Handler]:
+    """Guard a read-only request made by the page's scripts: 401 without a session,
+    403 when the session's key lacks ``scope``."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: Request) -> Response:
+            session = current_session(request)
+            if session is None:
+                raise Unauthorized("not logged in, or the session has expired")
+            allowed(session, scope)
+            request.state.admin_session = session
+            return await handler(request)
+
+        return guarded
+
+    return decorate
+
+
+def action(scope: str | None) -> Callable[[Handler], Handler]:
+    """Guard a state-changing request: a live session (401), its CSRF token (403) and
+    ``scope`` (403, see :func:`allowed`).
 
     The token is read from the header first, so multipart uploads are not parsed
     before the check; a form field works for plain HTML forms.
     """
 
-    @functools.wraps(handler)
-    async def guarded(request: Request) -> Response:
-        session = current_session(request)
-        if session is None:
-            raise Unauthorized("not logged in, or the session has expired")
-        given = request.headers.get(CSRF_HEADER)
-        if given is None and _is_form(request):
-            given = _text((await request.form()).get(CSRF_FIELD))
-        if not session.csrf_matches(given):
-            raise Forbidden("missing or wrong CSRF token; reload the page and try again")
-        request.state.admin_session = session
-        return await handler(request)
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: Request) -> Response:
+            session = current_session(request)
+            if session is None:
+                raise Unauthorized("not logged in, or the session has expired")
+            given = request.headers.get(CSRF_HEADER)
+            if given is None and _is_form(request):
+                given = _text((await request.form()).get(CSRF_FIELD))
+            if not session.csrf_matches(given):
+                raise Forbidden("missing or wrong CSRF token; reload the page and try again")
+            allowed(session, scope)
+            request.state.admin_session = session
+            return await handler(request)
 
-    return guarded
+        return guarded
+
+    return decorate
 
 
 def _is_form(request: Request) -> bool:

@@ -69,7 +69,7 @@ def text_field(form: FormData, name: str) -> str:
     return value
 
 
-@action
+@action("write")
 async def save_text(request: Request) -> Response:
     image_id = image_id_of(request)
     form = await request.form()
@@ -85,7 +85,7 @@ def tag_field(form: FormData) -> str:
     return tag
 
 
-@action
+@action("write")
 async def add_tag(request: Request) -> Response:
     image_id = image_id_of(request)
     tag = tag_field(await request.form())
@@ -93,7 +93,7 @@ async def add_tag(request: Request) -> Response:
     return back_to(image_id, "tags")
 
 
-@action
+@action("write")
 async def remove_tag(request: Request) -> Response:
     image_id = image_id_of(request)
     tag = tag_field(await request.form())
@@ -111,7 +111,7 @@ def unit_interval(value: object, name: str) -> float:
     return round(number, 4)
 
 
-@action
+@action("write")
 async def save_focal(request: Request) -> Response:
     image_id = image_id_of(request)
     form = await request.form()
@@ -120,7 +120,7 @@ async def save_focal(request: Request) -> Response:
     return back_to(image_id, "focal")
 
 
-@reader
+@reader("write")  # the focal-point editor's preview
 async def crops(request: Request) -> Response:
     """Preview crops for a focal point the editor is trying out (nothing is saved)."""
     image_id = image_id_of(request)
@@ -132,7 +132,7 @@ async def crops(request: Request) -> Response:
     )
 
 
-@reader
+@reader("sign")
 async def signed_url(request: Request) -> Response:
     image_id = image_id_of(request)
     built = build_url(services_of(request).settings, image_id, request.query_params)
@@ -144,7 +144,7 @@ async def signed_url(request: Request) -> Response:
     )
 
 
-@action
+@action("delete")
 async def delete(request: Request) -> Response:
     image_id = image_id_of(request)
     target = (await request.form()).get("next")

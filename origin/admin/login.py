@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from indexer.errors import Forbidden, Unauthorized
 from indexer.keys import verify_key
 from origin.admin.guard import (
+    ANY_SESSION,
     CSRF_FIELD,
     action,
     clear_session_cookie,
@@ -86,7 +87,7 @@ async def log_in(request: Request) -> Response:
     return response
 
 
-@action
+@action(ANY_SESSION)
 async def log_out(request: Request) -> Response:
     session = session_of(request)
 

@@ -44,6 +44,11 @@ class Session:
         """The key still has a scope that opens the admin UI."""
         return bool(self.key.scopes & ADMIN_SCOPES)
 
+    def allows(self, scope: str) -> bool:
+        """The key has ``scope`` now (``admin`` implies every scope); pages ask this to
+        hide the controls the session may not use."""
+        return self.key.allows(scope)
+
     def csrf_matches(self, given: str | None) -> bool:
         """Constant-time check of a submitted CSRF token."""
         if not given:

@@ -31,10 +31,11 @@ async def show(request: Request) -> Response:
     period = request.query_params.get("since", "24h")
     if period not in PERIODS:
         raise BadRequest(f"since: use one of {', '.join(PERIODS)}")
-    document = await gateway.status_document(request)
-    layout = services_of(request).layout
+    services = services_of(request)
+    document = await run_in_threadpool(gateway.status_document, services)
+    layout = services.layout
     report, latency = await run_in_threadpool(gateway.traffic_report, layout, period)
-    job_errors = await run_in_threadpool(gateway.recent_job_errors, services_of(request))
+    job_errors = await run_in_threadpool(gateway.recent_job_errors, services)
     headline_keys = {key for key, _, _ in HEADLINES} | {"ai"}
     return render(
         request,
