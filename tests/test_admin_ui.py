@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import importlib.util
 import io
 import re
 import sqlite3
@@ -498,7 +499,9 @@ except ImportError:  # the browser fixture skips (or fails in CI) with a clear m
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     require(CHROMIUM.exists(), "chromium (/usr/bin/chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    require(importlib.util.find_spec("playwright") is not None, "playwright (dev extra)")
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
