@@ -84,6 +84,8 @@ class LimitSettings(Section):
     rate_per_second: int = Field(20, ge=1)  # misses and API calls per client, in Nginx
     rate_burst: int = Field(40, ge=0)
     max_frames: int = Field(100, ge=1, le=10_000)  # animation frames rendered; the rest dropped
+    upload_slots: int = Field(0, ge=0, le=64)  # uploads received + stored at once; 0 = per core
+    upload_queue: int = Field(64, ge=0, le=10_000)  # uploads waiting for a slot before 503
 
 
 class OutputSettings(Section):

@@ -82,6 +82,14 @@ CACHE_WRITES_SKIPPED = Counter(
 )
 SIGNATURE_FAILURES = Counter("pictor_signature_failures_total", "Refused signatures")
 UPLOADS = Counter("pictor_uploads_total", "Uploads by result", ["result"])
+UPLOADS_IN_PROGRESS = Gauge(
+    "pictor_uploads_in_progress",
+    "Uploads holding a slot (receiving or storing)",
+    multiprocess_mode="livesum",
+)
+UPLOADS_WAITING = Gauge(
+    "pictor_uploads_waiting", "Uploads waiting for a slot", multiprocess_mode="livesum"
+)
 UPLOAD_RESULTS = {
     201: "created", 400: "bad_request", 401: "unauthorized", 403: "forbidden",
     409: "duplicate", 413: "too_large", 415: "unsupported", 422: "unprocessable",

@@ -12,6 +12,7 @@ from indexer.config import ConfigError, Settings
 from indexer.db import open_database
 from indexer.errors import BadRequest
 from indexer.layout import DataLayout
+from origin.api.upload_slots import UploadSlots
 from origin.options import Options, parse_options
 from origin.renderer import Renderer
 
@@ -23,6 +24,7 @@ class Services:
     db: sqlite3.Connection
     renderer: Renderer
     presets: dict[str, Options]
+    upload_slots: UploadSlots
     started: float = field(default_factory=time.time)
 
     @classmethod
@@ -38,6 +40,7 @@ class Services:
                 settings.limits.render_queue,
             ),
             presets=parse_presets(settings.presets, settings.watermarks),
+            upload_slots=UploadSlots.from_limits(settings.limits),
         )
 
     def close(self) -> None:

@@ -1,32 +1,34 @@
 """``/api/images``: upload, list, show, edit and delete images (DESIGN §6).
 
 Scopes: ``write`` to upload and edit, ``read`` to list and show, ``delete`` to delete.
-Decoding, hashing, fsyncs and file removal run in the thread pool; SQLite writes use a
-connection of their own per call, so two requests' transactions never interleave on
-the worker's shared read connection.
+Each handler does all its blocking work (decoding, hashing, fsyncs, file removal, and
+the SQLite reads too: a ``q=`` LIKE scan, the near-duplicate index that reloads after a
+delete) in one thread-pool hop, on a connection of its own per call: two requests'
+transactions never interleave, and the worker's shared ``services.db`` stays with the
+event loop.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import threading
+import sqlite3
 from contextlib import closing
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from indexer.annotations import UNSET, Edit, apply_edit, tags_of
+from indexer.annotations import UNSET, Edit, Tag, apply_edit, tags_of
 from indexer.catalog import ImageRecord, get_image
 from indexer.db import connect
-from indexer.drafts import field_sources
+from indexer.drafts import Source, field_sources
 from indexer.duplicates import near_duplicates
 from indexer.errors import BadRequest, NotFound, UnsupportedMedia
 from indexer.ingest import Upload, ingest
 from indexer.layout import is_image_id
-from indexer.listing import ImageQuery, list_images
+from indexer.listing import ImagePage, ImageQuery, list_images
 from indexer.removal import forget_focal_variants, remove_image
 from origin import metrics
 from origin.api.bodies import read_json
@@ -42,9 +44,6 @@ LIST_PARAMETERS = frozenset({"tag", "q", "format", "limit", "cursor"})
 MAX_FILTER_LENGTH = 200
 _FORMAT = re.compile(r"^[a-z0-9]{1,16}$")
 _FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff", "heic": "heif"}
-# A decoded 50-megapixel photo takes ~200 MB; bound how many are decoded at once per
-# worker so that a burst of uploads queues instead of exhausting memory.
-_INGEST_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
 def services_of(request: Request) -> Services:
@@ -56,36 +55,37 @@ def services_of(request: Request) -> Services:
 async def create(request: Request) -> Response:
     await require(request, "write")
     services = services_of(request)
-    received = await receive_upload(request, services.settings.limits.max_upload_bytes)
-    if not received.data:
-        raise UnsupportedMedia("the file is empty (zero bytes): not an image")
-    image_id = await run_in_threadpool(_store, services, received)
-    body = _detail(request, _existing(services, image_id))
-    return JSONResponse(body, status_code=201, headers={"Location": image_location(image_id)})
+    # The slot is taken before the body is read, so waiting uploads hold neither their
+    # body in memory nor a worker thread (origin/api/upload_slots.py).
+    async with services.upload_slots.slot():
+        received = await receive_upload(request, services.settings.limits.max_upload_bytes)
+        if not received.data:
+            raise UnsupportedMedia("the file is empty (zero bytes): not an image")
+        detail = await run_in_threadpool(_store, services, received)
+    headers = {"Location": image_location(detail.record.id)}
+    return JSONResponse(detail.present(request), status_code=201, headers=headers)
 
 
 async def index(request: Request) -> Response:
     await require(request, "read")
-    services = services_of(request)
-    page = list_images(services.db, parse_list_query(dict(request.query_params.items())))
-    tags = tags_of(services.db, [record.id for record in page.images])
+    query = parse_list_query(dict(request.query_params.items()))
+    page, tags = await run_in_threadpool(_list, services_of(request), query)
     images = [present_image(request, record, tags[record.id]) for record in page.images]
     return JSONResponse({"images": images, "next_cursor": page.next_cursor})
 
 
 async def show(request: Request) -> Response:
     await require(request, "read")
-    return JSONResponse(_detail(request, _existing(services_of(request), _path_id(request))))
+    detail = await run_in_threadpool(_show, services_of(request), _path_id(request))
+    return JSONResponse(detail.present(request))
 
 
 async def edit(request: Request) -> Response:
     await require(request, "write")
-    services = services_of(request)
     image_id = _path_id(request)
     changes = parse_fields(await read_json(request)).to_edit()
-    if not await run_in_threadpool(_apply, services, image_id, changes):
-        raise NotFound(f"unknown image id {image_id}")
-    return JSONResponse(_detail(request, _existing(services, image_id)))
+    detail = await run_in_threadpool(_apply, services_of(request), image_id, changes)
+    return JSONResponse(detail.present(request))
 
 
 async def remove(request: Request) -> Response:
@@ -116,18 +116,34 @@ def parse_list_query(params: dict[str, str]) -> ImageQuery:
     )
 
 
-def near_duplicates_of(services: Services, image_id: str) -> list[dict[str, Any]]:
-    """Near-duplicates for the detail view (indexer/duplicates.py), nearest first."""
-    found = near_duplicates(services.db, image_id, services.settings.ingest)
-    return [duplicate.as_json() for duplicate in found]
+@dataclass(frozen=True)
+class Detail:
+    """What the detail view shows, read in one thread hop; presented on the loop."""
+
+    record: ImageRecord
+    tags: list[Tag]
+    near_duplicates: list[dict[str, Any]]
+    sources: dict[str, Source]
+
+    def present(self, request: Request) -> dict[str, Any]:
+        document = present_image(request, self.record, self.tags, self.near_duplicates)
+        return {**document, "title_source": self.sources["title"],
+                "alt_source": self.sources["alt"]}
 
 
-def _detail(request: Request, record: ImageRecord) -> dict[str, Any]:
-    services = services_of(request)
-    tags = tags_of(services.db, [record.id])[record.id]
-    document = present_image(request, record, tags, near_duplicates_of(services, record.id))
-    sources = field_sources(services.db, record.id)
-    return {**document, "title_source": sources["title"], "alt_source": sources["alt"]}
+def load_detail(connection: sqlite3.Connection, services: Services, image_id: str) -> Detail:
+    """Blocking: the near-duplicate lookup may reload the whole hash index after a
+    delete (indexer/hash_index.py), so call this in the thread pool only."""
+    record = get_image(connection, image_id)
+    if record is None:
+        raise NotFound(f"unknown image id {image_id}")
+    found = near_duplicates(connection, image_id, services.settings.ingest)
+    return Detail(
+        record=record,
+        tags=tags_of(connection, [image_id])[image_id],
+        near_duplicates=[duplicate.as_json() for duplicate in found],
+        sources=field_sources(connection, image_id),
+    )
 
 
 def _path_id(request: Request) -> str:
@@ -137,14 +153,24 @@ def _path_id(request: Request) -> str:
     return image_id
 
 
-def _existing(services: Services, image_id: str) -> ImageRecord:
-    record = get_image(services.db, image_id)
-    if record is None:
-        raise NotFound(f"unknown image id {image_id}")
-    return record
+def _reader(services: Services) -> closing[sqlite3.Connection]:
+    """A read connection of the calling thread's own: ``services.db`` belongs to the
+    event loop and a sqlite3 connection must not be used by two threads at once."""
+    return closing(connect(services.layout.database, readonly=True))
 
 
-def _store(services: Services, received: ReceivedUpload) -> str:
+def _list(services: Services, query: ImageQuery) -> tuple[ImagePage, dict[str, list[Tag]]]:
+    with _reader(services) as connection:
+        page = list_images(connection, query)
+        return page, tags_of(connection, [record.id for record in page.images])
+
+
+def _show(services: Services, image_id: str) -> Detail:
+    with _reader(services) as connection:
+        return load_detail(connection, services, image_id)
+
+
+def _store(services: Services, received: ReceivedUpload) -> Detail:
     """Ingest (durable original, committed row), then the uploader's tags."""
     fields = received.fields
     upload = Upload(
@@ -155,19 +181,20 @@ def _store(services: Services, received: ReceivedUpload) -> str:
         description=fields.description or "",
         focal=(fields.focal.x, fields.focal.y) if fields.focal else None,
     )
-    with _INGEST_SLOTS, closing(connect(services.layout.database)) as connection:
+    with closing(connect(services.layout.database)) as connection:
         record = ingest(connection, services.layout, services.settings, upload)
         if fields.tags:
             apply_edit(connection, record.id, Edit(tags=tuple(fields.tags)))
-    return record.id
+        return load_detail(connection, services, record.id)
 
 
-def _apply(services: Services, image_id: str, changes: Edit) -> bool:
+def _apply(services: Services, image_id: str, changes: Edit) -> Detail:
     with closing(connect(services.layout.database)) as connection:
-        applied = apply_edit(connection, image_id, changes)
-    if applied and changes.focal is not UNSET:
-        forget_focal_variants(services.layout, image_id)
-    return applied
+        if not apply_edit(connection, image_id, changes):
+            raise NotFound(f"unknown image id {image_id}")
+        if changes.focal is not UNSET:
+            forget_focal_variants(services.layout, image_id)
+        return load_detail(connection, services, image_id)
 
 
 def _remove(services: Services, image_id: str) -> None:
