@@ -224,6 +224,7 @@ def test_readyz_names_each_failed_check(serve: ServerFactory) -> None:
     assert fresh_get(fine, "/readyz").json() == {"status": "ready"}
     database = fine.layout.database
     shutil.move(database, database.with_suffix(".moved"))
+    database.mkdir()  # so no other process of the server can re-create the file meanwhile
     response = fresh_get(fine, "/readyz")
     assert response.status_code == 503
     assert response.json()["problems"] == ["database pictor.db is missing"]
