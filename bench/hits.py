@@ -242,8 +242,8 @@ def report(
         *environment_lines(),
         f"- nginx: {info['nginx']}; wrk and all servers share the same cores",
         f"- load average before: {load[0]}; after: {load[1]}",
-        "- other engineers' agents were running tests and benchmarks on this machine at the "
-        "same time, so absolute numbers move; compare the ratios of the same round.",
+        "- anything else running on the machine moves the absolute numbers (see the load "
+        "average); compare the ratios of the same round.",
         "",
     ])
 
