@@ -128,7 +128,7 @@ def create_key(
 
 def list_keys(connection: sqlite3.Connection) -> list[ApiKey]:
     rows = connection.execute("SELECT * FROM api_keys ORDER BY created_at, id").fetchall()
-    return [_key(row) for row in rows]
+    return [key_from_row(row) for row in rows]
 
 
 def any_key_exists(connection: sqlite3.Connection) -> bool:
@@ -147,7 +147,7 @@ def revoke_key(connection: sqlite3.Connection, name: str) -> ApiKey:
     row = connection.execute(
         "SELECT * FROM api_keys WHERE name = ? ORDER BY id DESC LIMIT 1", (name,)
     ).fetchone()
-    return _key(row)
+    return key_from_row(row)
 
 
 def verify_key(connection: sqlite3.Connection, presented: str) -> ApiKey | None:
@@ -165,7 +165,7 @@ def verify_key(connection: sqlite3.Connection, presented: str) -> ApiKey | None:
     ).fetchone()
     if row is None or not hmac.compare_digest(row["key_hash"], digest):
         return None
-    return _key(row)
+    return key_from_row(row)
 
 
 def needs_touch(key: ApiKey, now: datetime | None = None) -> bool:
@@ -194,10 +194,11 @@ def _active_by_name(connection: sqlite3.Connection, name: str) -> ApiKey | None:
     row = connection.execute(
         "SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL", (name,)
     ).fetchone()
-    return _key(row) if row else None
+    return key_from_row(row) if row else None
 
 
-def _key(row: sqlite3.Row) -> ApiKey:
+def key_from_row(row: sqlite3.Row) -> ApiKey:
+    """An ``ApiKey`` from a row carrying the ``api_keys`` columns (also from a join)."""
     return ApiKey(
         id=row["id"],
         name=row["name"],

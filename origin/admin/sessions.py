@@ -21,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from indexer.db import transaction
-from indexer.keys import ApiKey
+from indexer.keys import ApiKey, key_from_row
 
 SESSION_SECONDS = 12 * 3600
 ADMIN_SCOPES = frozenset({"admin", "write"})
@@ -89,17 +89,7 @@ def find_session(connection: sqlite3.Connection, token: str, now: float) -> Sess
     ).fetchone()
     if row is None:
         return None
-    key = ApiKey(
-        id=row["id"],
-        name=row["name"],
-        prefix=row["prefix"],
-        scopes=frozenset(row["scopes"].split()),
-        origins=tuple(row["origins"].split()),
-        created_at=row["created_at"],
-        last_used_at=row["last_used_at"],
-        revoked_at=row["revoked_at"],
-    )
-    return Session(row["token_hash"], row["csrf_token"], key, row["expires_at"])
+    return Session(row["token_hash"], row["csrf_token"], key_from_row(row), row["expires_at"])
 
 
 def end_session(connection: sqlite3.Connection, token_hash: str) -> None:
