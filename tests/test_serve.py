@@ -106,7 +106,8 @@ def test_signals_stop_everything_cleanly(
     assert ("nginx" in programs) is with_nginx
     server.process.send_signal(signum)
     assert server.process.wait(60) == 0
-    assert not [pid for pid in family if alive(pid)]
+    # Group members the supervisor SIGKILLed last may take a moment to vanish from /proc.
+    wait_for(lambda: not [pid for pid in family if alive(pid)], "every child gone", timeout=10)
     assert port_closed(server.port)
     front = "nginx in front of the origin" if with_nginx else "origin only"
     assert f"pictor: serving on http://127.0.0.1:{server.port} ({front})" in server.logs()
